@@ -1,0 +1,61 @@
+"""Codec stage, times: strict RFC 3339 parsing of event times and formatting of decision times.
+
+``datetime.fromisoformat`` accepts far more than RFC 3339 (no zone, dates alone, week
+dates, ``+05:60``), and a time without a zone must be a ``schema`` error, so the grammar
+is checked first with one anchored regular expression; ``fromisoformat`` (C code) then
+does the calendar checks and the arithmetic.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+__all__ = ["format_ms", "parse_checked", "parse_rfc3339"]
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+
+
+def parse_rfc3339(text: str) -> tuple[datetime, int]:
+    """Return ``(utc_datetime, epoch_ms)`` for an RFC 3339 date-time with a zone.
+
+    Raises ``ValueError`` with a short reason for anything else (no zone, impossible
+    date or time, offset out of range). Fractions beyond microseconds are truncated;
+    ``epoch_ms`` rounds down.
+    """
+    if _RFC3339.fullmatch(text) is None:
+        raise ValueError("must be an RFC 3339 date-time with a zone, e.g. 2026-11-27T10:00:00Z")
+    return parse_checked(text)
+
+
+def parse_checked(text: str) -> tuple[datetime, int]:
+    """``parse_rfc3339`` for text already known to match the RFC 3339 grammar (the event
+    schemas' ``ts`` pattern): the decoder's hot path, which has just checked it."""
+    if text[-6] in "+-" and (text[-5:-3] > "23" or text[-2:] > "59"):
+        raise ValueError(f"zone offset out of range ({text[-6:]})")
+    try:
+        # fromisoformat wants upper-case T and Z; RFC 3339 allows both cases.
+        dt = datetime.fromisoformat(text if text.isupper() else text.upper())
+        if dt.tzinfo is None:
+            raise ValueError("no zone")
+        if dt.utcoffset():
+            dt = dt.astimezone(UTC)
+        elif dt.tzinfo is not UTC:
+            dt = dt.replace(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:  # Feb 30, hour 24, second 60, year 0
+        raise ValueError(f"impossible date or time ({exc})") from None
+    # Integer arithmetic: exact, and several times cheaper than timedelta division.
+    days = dt.toordinal() - _EPOCH_ORDINAL
+    seconds = ((days * 24 + dt.hour) * 60 + dt.minute) * 60 + dt.second
+    return dt, seconds * 1000 + dt.microsecond // 1000
+
+
+def format_ms(ts_ms: int) -> str:
+    """Epoch milliseconds as RFC 3339 in UTC with ``Z``; milliseconds only when not zero."""
+    dt = _EPOCH + timedelta(milliseconds=ts_ms)
+    ms = ts_ms % 1000
+    if ms:
+        return f"{dt:%Y-%m-%dT%H:%M:%S}.{ms:03d}Z"
+    return f"{dt:%Y-%m-%dT%H:%M:%S}Z"
