@@ -144,7 +144,7 @@ def test_configuration_doc_table_matches_settings() -> None:
     fields = dataclasses.fields(Settings)
     assert [r[0] for r in rows] == [f.name for f in fields]
     for row, f in zip(rows, fields, strict=True):
-        key, flag, env, default = row[:4]
+        _key, flag, env, default = row[:4]
         assert flag == flag_name(f.name)
         assert env == env_name(f.name)
         if f.default is None:
