@@ -1,0 +1,104 @@
+"""Facts stage, the rule context: what a production's action sees as ``ctx``.
+
+The pipeline injects one ``RuleContext`` into the network (``net.inject("ctx", ...)``);
+an action that names a ``ctx`` argument gets it. Through it an action emits decisions,
+reads the time of the firing's cause, and changes facts with expiry and timers, all on
+event time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from streamrules.facts.clock import EventClock
+from streamrules.facts.memory import WorkingMemory
+from streamrules.facts.types import fact_ref
+from streamrules.rete import Fact
+
+__all__ = ["Emission", "RuleContext"]
+
+
+@dataclass(frozen=True, slots=True)
+class Emission:
+    """A decision asked for by an action; the pipeline adds rule, time and id."""
+
+    key: str
+    payload: Mapping[str, Any]
+    facts: tuple[tuple[str, str], ...] | None
+
+
+class RuleContext:
+    """The ``ctx`` argument of rule actions.
+
+    ``now_ms``
+        the event time of what caused this firing: the event's ``ts``, or the expiry or
+        timer time when the clock caused it (epoch ms).
+    ``watermark_ms``
+        the processor's clock (>= ``now_ms`` for a late but admitted event).
+    """
+
+    __slots__ = ("_clock", "_memory", "_pending", "now_ms")
+
+    def __init__(self, memory: WorkingMemory, clock: EventClock) -> None:
+        self._memory = memory
+        self._clock = clock
+        self._pending: list[Emission] = []
+        self.now_ms = 0
+
+    @property
+    def watermark_ms(self) -> int | None:
+        return self._clock.watermark_ms
+
+    def emit(
+        self,
+        key: str,
+        payload: Mapping[str, Any],
+        *,
+        facts: Iterable[Fact | tuple[str, str]] | None = None,
+    ) -> None:
+        """Publish a decision with this record ``key`` and ``payload``.
+
+        Its ``facts`` default to the facts of the firing match; pass facts (or
+        ``(type, id)`` pairs) to name others.
+        """
+        refs = None
+        if facts is not None:
+            refs = tuple(f if isinstance(f, tuple) else fact_ref(f) for f in facts)
+        self._pending.append(Emission(key, payload, refs))
+
+    def insert(
+        self, fact: Fact, *, expires_at_ms: int | None = None, logical: bool = False
+    ) -> Fact:
+        """Assert ``fact``; it is retracted when the watermark reaches ``expires_at_ms``.
+
+        ``logical=True`` ties it to the firing match as well (retracted when the match
+        goes away, whichever comes first).
+        """
+        return self._memory.insert(fact, expires_at_ms=expires_at_ms, logical=logical)
+
+    def retract(self, fact: Fact) -> None:
+        """Retract a live fact."""
+        self._memory.retract(fact)
+
+    def modify(self, fact: Fact, **changes: Any) -> Fact:
+        """Change attributes of a live fact; matches not depending on them stay put."""
+        return self._memory.modify(fact, **changes)
+
+    def expire_at(self, fact: Fact, at_ms: int) -> None:
+        """Give a live fact a new expiry time."""
+        self._memory.expire_at(fact, at_ms)
+
+    def schedule(self, at_ms: int, fact: Fact) -> None:
+        """A timer: assert ``fact`` when the watermark reaches ``at_ms``.
+
+        The fact lives for that one agenda run (decisions then carry ``at_ms`` as their
+        event time) and is retracted afterwards.
+        """
+        self._memory.schedule(at_ms, fact)
+
+    def take_emissions(self) -> list[Emission]:
+        """The decisions asked for since the last call (the pipeline's side)."""
+        pending, self._pending = self._pending, []
+        return pending

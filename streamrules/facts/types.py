@@ -1,0 +1,98 @@
+"""Facts stage, the fact types: what input events become inside the network.
+
+These are the classes rule authors write patterns against. A fact is a dict (a
+``streamrules.rete.Fact``); a pattern ``Order(...)`` matches only ``Order`` facts.
+
+State facts live for a while (contract section 2):
+
+``Order``
+    ``order_id``, ``customer_id``, ``logged_in`` (bool), ``item_count`` (sum of qty),
+    ``total`` (sum of qty * price, a float), ``ts_ms`` (event time, epoch ms) and
+    ``weekday`` (0 = Monday ... 4 = Friday ... 6 = Sunday, **in UTC**). Lives 1 hour after
+    ``ts``.
+``Incident``
+    ``incident_id``, ``service``, ``severity`` (1 worst .. 4), ``opened_ms``,
+    ``acknowledged`` (bool; an acknowledgement modifies the fact) and ``acknowledged_ms``
+    (``None`` until acknowledged). Lives until resolved or 7 days after it opened.
+
+Event facts exist only while the event that made them is processed: they are asserted
+with the event and retracted once the agenda is empty. Rules use them to react to
+something that happened rather than to a state:
+
+``IncidentOpened``
+    ``incident_id``, ``service``, ``severity``, ``ts_ms``: a (non-duplicate) opening.
+``IncidentResolved``
+    ``incident_id``, ``service``, ``severity``, ``opened_ms``, ``resolved_ms`` and
+    ``downtime_ms`` (resolved - opened, never below 0): the incident fact is retracted in
+    the same step.
+
+Every fact type names the field that identifies it (``id_field``); a decision lists its
+facts as ``{"type": <class name>, "id": <that field>}`` (see ``fact_id``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from streamrules.rete import Fact
+
+__all__ = [
+    "INCIDENT_TTL_MS",
+    "ORDER_TTL_MS",
+    "Incident",
+    "IncidentOpened",
+    "IncidentResolved",
+    "Order",
+    "fact_id",
+    "fact_ref",
+]
+
+ORDER_TTL_MS = 60 * 60 * 1000
+INCIDENT_TTL_MS = 7 * 24 * 60 * 60 * 1000
+
+
+class Order(Fact):
+    """A placed order, live for 1 hour after its ``ts``."""
+
+    id_field: ClassVar[str] = "order_id"
+
+
+class Incident(Fact):
+    """An open incident, live until resolved or 7 days after it opened."""
+
+    id_field: ClassVar[str] = "incident_id"
+
+
+class IncidentOpened(Fact):
+    """Event fact: an incident was opened (duplicates never make one)."""
+
+    id_field: ClassVar[str] = "incident_id"
+
+
+class IncidentResolved(Fact):
+    """Event fact: a live incident was resolved; carries its downtime."""
+
+    id_field: ClassVar[str] = "incident_id"
+
+
+def fact_id(fact: Mapping[str, Any]) -> str:
+    """The id a decision gives this fact.
+
+    The field named by the class's ``id_field`` when it has one, else an ``id`` field, else
+    a digest of the fact's content (stable across runs, so decision ids stay
+    deterministic).
+    """
+    field: str | None = getattr(type(fact), "id_field", None)
+    if field is not None and field in fact:
+        return str(fact[field])
+    if "id" in fact:
+        return str(fact["id"])
+    text = repr(sorted((str(k), repr(v)) for k, v in fact.items()))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def fact_ref(fact: Mapping[str, Any]) -> tuple[str, str]:
+    """``(type name, id)`` of a fact, as a decision's ``facts`` lists it."""
+    return type(fact).__name__, fact_id(fact)
