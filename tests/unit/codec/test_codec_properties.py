@@ -1,0 +1,173 @@
+"""Property tests of the codec: round trips, mutations, the fast check against jsonschema."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import jsonschema
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from streamrules.codec import (
+    DEAD_LETTER_REASONS,
+    DecodeError,
+    Record,
+    decode,
+    event_types,
+    parse_rfc3339,
+    topic_for_type,
+)
+from streamrules.codec.schemas import SCHEMA_DIR, event_schemas
+
+settings.register_profile(
+    "codec", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+CODEC = settings.get_profile("codec")
+
+VALIDATORS = {
+    t: jsonschema.Draft7Validator(json.loads((SCHEMA_DIR / f"{t}.json").read_text()))
+    for t in event_types()
+}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+ids = st.text(min_size=1, max_size=8)
+offsets = st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59)
+instants = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2099, 12, 31)).map(
+    lambda d: d.replace(tzinfo=UTC)
+)
+
+
+@st.composite
+def rfc3339(draw: st.DrawFn) -> tuple[str, datetime]:
+    """An RFC 3339 rendering of an instant, in any zone and spelling."""
+    instant = draw(instants)
+    minutes = draw(offsets)
+    local = instant.astimezone(timezone(timedelta(minutes=minutes)))
+    digits = draw(st.sampled_from([0, 3, 6]))
+    frac = f".{local.microsecond:06d}"[: digits + 1] if digits else ""
+    if minutes == 0 and draw(st.booleans()):
+        zone = draw(st.sampled_from(["Z", "z"]))
+    else:
+        sign = "-" if minutes < 0 else "+"
+        zone = f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    sep = draw(st.sampled_from(["T", "t"]))
+    text = f"{local:%Y-%m-%d}{sep}{local:%H:%M:%S}{frac}{zone}"
+    truncated = instant.replace(microsecond=int(frac[1:].ljust(6, "0")) if frac else 0)
+    return text, truncated
+
+
+prices = st.one_of(st.integers(0, 10_000), st.floats(0, 10_000, allow_nan=False))
+items = st.fixed_dictionaries(
+    {"sku": ids, "qty": st.integers(1, 50), "price": prices},
+    optional={"note": st.text(max_size=5)},
+)
+
+
+@st.composite
+def events(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(event_types()))
+    ts, _ = draw(rfc3339())
+    if kind == "order_placed":
+        body: dict[str, Any] = {
+            "order_id": draw(ids),
+            "customer_id": draw(ids),
+            "logged_in": draw(st.booleans()),
+            "items": draw(st.lists(items, max_size=4)),
+        }
+    else:
+        body = {"incident_id": draw(ids), "service": draw(ids)}
+        if kind == "incident_opened":
+            body["severity"] = draw(st.integers(1, 4))
+    extra = draw(st.dictionaries(st.sampled_from(["x", "channel", "v"]), st.integers(-(2**40), 2**40), max_size=2))
+    return {**extra, "type": kind, **body, "ts": ts}
+
+
+@CODEC
+@given(rfc3339())
+def test_time_parsing_matches_datetime(pair: tuple[str, datetime]) -> None:
+    text, instant = pair
+    parsed, ms = parse_rfc3339(text)
+    assert parsed == instant
+    assert ms == (instant - EPOCH) // timedelta(milliseconds=1)
+
+
+@CODEC
+@given(events())
+def test_round_trip(event: dict[str, Any]) -> None:
+    raw = orjson.dumps(event)
+    ev = decode(Record(topic_for_type(event["type"]), 0, 7, None, raw))
+    assert ev.data == event
+    assert ev.type == event["type"]
+    assert orjson.loads(orjson.dumps(ev.data)) == event
+    assert ev.ts == parse_rfc3339(event["ts"])[0]
+    assert event_schemas()[ev.type].check(event)  # the fast path takes valid events
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5)
+    | st.floats(-2, 2, allow_nan=False)
+    | st.text(max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid event with fields dropped, replaced by random JSON, or nested items broken."""
+    event = draw(events())
+    for _ in range(draw(st.integers(1, 3))):
+        field = draw(st.sampled_from(sorted(event)))
+        action = draw(st.sampled_from(["drop", "replace", "item"]))
+        if action == "drop":
+            del event[field]
+        elif action == "item" and event.get("items"):
+            item = dict(event["items"][0])
+            item[draw(st.sampled_from(["sku", "qty", "price"]))] = draw(json_values)
+            event["items"] = [item, *event["items"][1:]]
+        else:
+            event[field] = draw(json_values)
+    return event
+
+
+@settings(CODEC, max_examples=200)
+@given(mutated())
+def test_mutations_are_accepted_equal_or_rejected_with_a_known_reason(
+    event: dict[str, Any],
+) -> None:
+    raw = orjson.dumps(event)
+    try:
+        ev = decode(Record("", 0, 0, None, raw))
+    except DecodeError as err:
+        assert err.reason in DEAD_LETTER_REASONS
+        assert err.message
+        if err.reason == "schema" and not err.message.startswith("ts:"):
+            assert not VALIDATORS[event["type"]].is_valid(event)
+        return
+    assert ev.data == event
+    assert VALIDATORS[ev.type].is_valid(event)
+
+
+@settings(CODEC, max_examples=200)
+@given(mutated())
+def test_fast_check_is_sound_against_jsonschema(event: dict[str, Any]) -> None:
+    kind = event.get("type")
+    for name, schema in event_schemas().items():
+        if schema.check(event):
+            assert VALIDATORS[name].is_valid(event), (name, kind)
+
+
+@CODEC
+@given(st.binary(max_size=60))
+def test_random_bytes_never_raise_anything_but_decode_error(raw: bytes) -> None:
+    try:
+        decode(Record("orders", 0, 0, None, raw))
+    except DecodeError as err:
+        assert err.reason in ("invalid_json", "unknown_type", "schema")

@@ -1,0 +1,108 @@
+"""The JSON Schemas in topics/schemas: valid, consistent with the contract, the codec and
+the README fragment's examples."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import orjson
+import pytest
+
+from streamrules.codec import Record, decode, event_types, topic_for_type
+from streamrules.codec.schemas import SCHEMA_DIR
+
+ROOT = Path(__file__).resolve().parents[3]
+FILES = sorted(SCHEMA_DIR.glob("*.json"))
+
+
+def load(path: Path) -> dict[str, object]:
+    data: dict[str, object] = json.loads(path.read_text())
+    return data
+
+
+def test_schema_dir_is_the_repositorys() -> None:
+    assert SCHEMA_DIR == ROOT / "topics" / "schemas"
+    assert {p.stem for p in FILES} == {*event_types(), "decision", "dead_letter_headers"}
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_schema_is_valid_and_its_examples_validate(path: Path) -> None:
+    schema = load(path)
+    jsonschema.Draft7Validator.check_schema(schema)
+    validator = jsonschema.Draft7Validator(schema)
+    examples = schema["examples"]
+    assert isinstance(examples, list) and examples
+    for example in examples:
+        validator.validate(example)
+
+
+@pytest.mark.parametrize("event_type", event_types())
+def test_event_examples_decode_on_their_topic(event_type: str) -> None:
+    schema = load(SCHEMA_DIR / f"{event_type}.json")
+    assert schema["x-topic"] == topic_for_type(event_type)
+    for example in schema["examples"]:  # type: ignore[attr-defined]
+        key = example[schema["x-key"]].encode()
+        ev = decode(Record(topic_for_type(event_type), 0, 0, key, orjson.dumps(example)))
+        assert ev.type == event_type
+
+
+# CONTRACT.md section 1, verbatim ("..." times filled in).
+CONTRACT_EXAMPLES = [
+    {
+        "type": "order_placed",
+        "order_id": "o-1",
+        "customer_id": "c-7",
+        "logged_in": True,
+        "items": [{"sku": "A-1", "qty": 2, "price": 12.5}],
+        "ts": "2026-11-27T10:00:00Z",
+    },
+    {
+        "type": "incident_opened",
+        "incident_id": "i-1",
+        "service": "payments",
+        "severity": 1,
+        "ts": "2026-11-27T10:00:00Z",
+    },
+    {
+        "type": "incident_acknowledged",
+        "incident_id": "i-1",
+        "service": "payments",
+        "ts": "2026-11-27T10:00:00Z",
+    },
+    {
+        "type": "incident_resolved",
+        "incident_id": "i-1",
+        "service": "payments",
+        "ts": "2026-11-27T10:00:00Z",
+    },
+]
+
+
+def test_contract_section1_examples_are_valid() -> None:
+    assert {e["type"] for e in CONTRACT_EXAMPLES} == set(event_types())
+    for example in CONTRACT_EXAMPLES:
+        jsonschema.Draft7Validator(load(SCHEMA_DIR / f"{example['type']}.json")).validate(example)
+        decode(Record("", 0, 0, None, orjson.dumps(example)))
+
+
+def readme_examples() -> list[dict[str, object]]:
+    text = (ROOT / "docs" / "readme" / "events-and-replay.md").read_text()
+    found = []
+    for block in re.findall(r"```json\n(.*?)```", text, re.S):
+        for line in block.strip().splitlines():
+            found.append(json.loads(line))
+    return found
+
+
+def test_readme_fragment_examples_validate() -> None:
+    examples = readme_examples()
+    assert len(examples) >= 6
+    seen = set()
+    for example in examples:
+        name = str(example["type"]) if "type" in example else "decision"
+        seen.add(name)
+        jsonschema.Draft7Validator(load(SCHEMA_DIR / f"{name}.json")).validate(example)
+    assert seen >= {*event_types(), "decision"}
