@@ -1,0 +1,316 @@
+"""The service: transport -> event-time merge -> pipeline -> transport, with commits.
+
+One loop: fetch a batch (``getmany``), decode each record to learn its event time, buffer
+it in the partition merge (``merge.py``), process every record the merge releases through
+the pipeline one at a time, publish the decisions and dead letters, and commit the offsets
+of the processed records once the broker acknowledged that output (or in the same
+transaction, exactly-once: the transport decides).
+
+Rebalances. The transport calls ``on_revoked`` before partitions go away; since a batch is
+processed, delivered and committed under one lock, taking that lock means everything
+processed so far is committed. After any assignment, working memory is rebuilt before
+anything new is published: a fresh pipeline re-reads the assigned partitions from a point
+``REBUILD_HORIZON_MS`` (30 days, the longest fact lifetime and window) of record time
+before the last committed record, with publishing suppressed for records below the
+committed offsets. Their decisions were published by whoever processed them first.
+
+CPU-heavy rule work runs in chunks with ``await asyncio.sleep(0)`` between them so that
+the consumer's heartbeats and fetches (tasks on the same loop) keep running. Timeouts here
+(the merge's idle wait, ``stop_when_idle``) are processing time; event time comes only from
+the events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamrules.codec import Event, Record, dead_letter_headers, parse_rfc3339
+from streamrules.config import Settings
+from streamrules.merge import Buffered, EventTimeMerger
+from streamrules.metrics import Metrics
+from streamrules.pipeline import Pipeline, StepResult
+from streamrules.transport.base import OutRecord, TopicPartition, Transport
+
+__all__ = ["REBUILD_HORIZON_MS", "App", "AppStats"]
+
+log = logging.getLogger(__name__)
+
+REBUILD_HORIZON_MS = 30 * 24 * 3600 * 1000
+# Events processed between two yields to the event loop.
+_CHUNK = 200
+_FETCH_TIMEOUT_MS = 200
+
+
+def _monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class AppStats:
+    """Counters of this instance since start (published output only)."""
+
+    records: int = 0
+    decisions: int = 0
+    dead_letters: int = 0
+    suppressed: int = 0
+    rebuilds: int = 0
+    rebuild_records: int = 0
+    decisions_by_rule: dict[str, int] = field(default_factory=dict)
+    dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+class App:
+    """The rules processor as a Kafka (or in-memory) service."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        transport: Transport,
+        *,
+        metrics: Metrics | None = None,
+        clock: Callable[[], int] = _monotonic_ms,
+        stop_when_idle_ms: int | None = None,
+        pipeline_factory: Callable[[], Pipeline] | None = None,
+        on_output: Callable[[StepResult], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.metrics = metrics or Metrics()
+        self.clock = clock
+        self.stop_when_idle_ms = stop_when_idle_ms
+        self._factory = pipeline_factory or (
+            lambda: Pipeline(settings.rules, allowed_lateness_ms=settings.allowed_lateness_ms)
+        )
+        self._on_output = on_output
+        self.pipeline = self._factory()  # fails early on bad rules (ConfigError)
+        self.stats = AppStats()
+        self._merger: EventTimeMerger[Record | Event] = EventTimeMerger(settings.idle_ms)
+        self._lock = asyncio.Lock()
+        self._generation = 0
+        self._needs_rebuild = True
+        self._stopping = False
+        self._resume: dict[TopicPartition, int] = {}
+        self._processed: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._last_activity: int | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the loop to finish the current batch, deliver, commit and return."""
+        if not self._stopping:
+            log.info("stop requested: finishing the current batch")
+        self._stopping = True
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    async def run(self) -> None:
+        await self.transport.start(self._on_revoked, self._on_assigned)
+        try:
+            while not self._stopping:
+                await self._iteration()
+        finally:
+            await self.transport.stop()
+        log.info(
+            "stopped",
+            extra={
+                "records": self.stats.records,
+                "decisions": self.stats.decisions,
+                "dead_letters": self.stats.dead_letters,
+            },
+        )
+
+    async def _iteration(self) -> None:
+        if self._needs_rebuild and self.transport.assignment():
+            async with self._lock:
+                await self._rebuild()
+        generation = self._generation
+        now = self.clock()
+        wait = self._merger.wait_ms(now)
+        timeout = _FETCH_TIMEOUT_MS if wait is None else max(1, min(wait, _FETCH_TIMEOUT_MS))
+        records = await self.transport.fetch(timeout, self.settings.batch_size)
+        async with self._lock:
+            if generation != self._generation or self._needs_rebuild:
+                return  # fetched before a rebalance: the rebuild seeks again
+            if not self.transport.assignment():
+                return
+            drain = self._idle_for_good(records)
+            await self._step(records, drain=drain)
+            if drain:
+                log.info("input idle for %d ms: stopping", self.stop_when_idle_ms)
+                self._stopping = True
+
+    def _idle_for_good(self, records: list[Record]) -> bool:
+        if self.stop_when_idle_ms is None:
+            return False
+        now = self.clock()
+        if records or self._last_activity is None:
+            self._last_activity = now
+            return False
+        if any(self.transport.behind(tp) for tp in self.transport.assignment()):
+            self._last_activity = now
+            return False
+        return now - self._last_activity >= self.stop_when_idle_ms
+
+    # -- rebalancing -----------------------------------------------------------------
+    async def _on_revoked(self, tps: frozenset[TopicPartition]) -> None:
+        # Taking the lock waits for the batch in flight: it is delivered and committed
+        # before the partitions go.
+        async with self._lock:
+            self._generation += 1
+            self._needs_rebuild = True
+            log.info("partitions revoked: %s", _names(tps))
+
+    async def _on_assigned(self, tps: frozenset[TopicPartition]) -> None:
+        self._generation += 1
+        self._needs_rebuild = True
+        log.info("partitions assigned: %s", _names(tps))
+
+    async def _rebuild(self) -> None:
+        self._needs_rebuild = False
+        assigned = self.transport.assignment()
+        self.pipeline = self._factory()
+        self._merger.assign(assigned)
+        self._merger.clear()
+        self._processed = {}
+        committed = await self.transport.committed(assigned)
+        self._committed = {tp: c for tp, c in committed.items() if c is not None}
+        self._resume = {tp: c for tp, c in self._committed.items() if c > 0}
+        begin = await self.transport.beginning(assigned)
+        start = {tp: self._committed.get(tp, begin[tp]) for tp in assigned}
+        stamps = [await self.transport.timestamp_before(tp, c) for tp, c in self._resume.items()]
+        known = [s for s in stamps if s is not None]
+        if known:
+            since = max(known) - REBUILD_HORIZON_MS
+            found = await self.transport.offsets_for_time(assigned, since)
+            for tp in assigned:
+                at = found.get(tp)
+                if at is not None and at < start[tp]:
+                    start[tp] = max(at, begin[tp])
+        for tp in sorted(assigned):
+            self.transport.seek(tp, start[tp])
+        replay = sum(self._resume.get(tp, start[tp]) - start[tp] for tp in assigned)
+        self.stats.rebuilds += 1
+        self.stats.rebuild_records += replay
+        self.metrics.rebuild(replay)
+        self._last_activity = self.clock()
+        log.info(
+            "rebuilding working memory: re-reading %d records",
+            replay,
+            extra={"start": {f"{t}-{p}": o for (t, p), o in sorted(start.items())}},
+        )
+
+    # -- one batch -------------------------------------------------------------------
+    async def _step(self, records: list[Record], *, drain: bool) -> None:
+        t0 = time.perf_counter()
+        pipeline = self.pipeline
+        counts: dict[TopicPartition, int] = {}
+        decoded = 0
+        for record in records:
+            tp = (record.topic, record.partition)
+            counts[tp] = counts.get(tp, 0) + 1
+            item = pipeline.decode(record)
+            if isinstance(item, Event):
+                decoded += 1
+                self._merger.add(Buffered(item.ts_ms, *tp, record.offset, item))
+            else:
+                self._merger.add(Buffered(None, *tp, record.offset, record))
+        for tp, n in counts.items():
+            self.metrics.records_in(tp[0], tp[1], n)
+        if decoded:
+            self.metrics.decoded(decoded)
+        for tp in self.transport.assignment():
+            self._merger.set_behind(tp, self.transport.behind(tp))
+
+        out: list[OutRecord] = []
+        done = 0
+        while True:
+            b = self._merger.pop(self.clock())
+            if b is None and drain:
+                b = next(self._merger.drain(), None)
+            if b is None:
+                break
+            tp = (b.topic, b.partition)
+            result = pipeline.process(b.item)
+            self.stats.records += 1
+            if b.offset < self._resume.get(tp, 0):
+                self.stats.suppressed += len(result.decisions) + len(result.dead_letters)
+            else:
+                self._emit(result, out)
+            self._processed[tp] = b.offset + 1
+            done += 1
+            if done % _CHUNK == 0:
+                await asyncio.sleep(0)
+
+        offsets = {
+            tp: off for tp, off in self._processed.items() if off > self._committed.get(tp, -1)
+        }
+        if out or offsets:
+            await self.transport.deliver(out, offsets)
+            self._committed.update(offsets)
+        if done:
+            self._last_activity = self.clock()
+        if pipeline.watermark_ms is not None:
+            self.metrics.watermark(pipeline.watermark_ms)
+        for tp in self.transport.assignment():
+            lag = self.transport.lag(tp)
+            if lag is not None:
+                self.metrics.lag(tp[0], tp[1], lag + self._merger.buffered(tp))
+        if records or done:
+            self.metrics.batch_latency(time.perf_counter() - t0)
+
+    def _emit(self, result: StepResult, out: list[OutRecord]) -> None:
+        s = self.settings
+        for d in result.decisions:
+            out.append(
+                OutRecord(
+                    s.decisions_topic,
+                    d.key.encode(),
+                    d.to_json(),
+                    (("rule", d.rule.encode()), ("decision_id", d.decision_id.encode())),
+                    parse_rfc3339(d.event_time)[1],
+                )
+            )
+            self.stats.decisions += 1
+            by_rule = self.stats.decisions_by_rule
+            by_rule[d.rule] = by_rule.get(d.rule, 0) + 1
+            self.metrics.decision(d.rule)
+        for dl in result.dead_letters:
+            r = dl.record
+            out.append(
+                OutRecord(
+                    s.dlq_topic,
+                    r.key,
+                    r.value,
+                    tuple(dead_letter_headers(r, dl.reason, dl.message)),
+                )
+            )
+            self.stats.dead_letters += 1
+            by_reason = self.stats.dead_letters_by_reason
+            by_reason[dl.reason] = by_reason.get(dl.reason, 0) + 1
+            self.metrics.dead_letter(dl.reason)
+        if self._on_output is not None and (result.decisions or result.dead_letters):
+            self._on_output(result)
+
+
+def _names(tps: frozenset[TopicPartition]) -> str:
+    return ", ".join(f"{t}-{p}" for t, p in sorted(tps)) or "(none)"
+
+
+def describe(stats: AppStats) -> dict[str, Any]:
+    """The stats as a plain dict (for logs and the demo's summary)."""
+    return {
+        "records": stats.records,
+        "decisions": stats.decisions,
+        "dead_letters": stats.dead_letters,
+        "suppressed": stats.suppressed,
+        "rebuilds": stats.rebuilds,
+        "decisions_by_rule": dict(sorted(stats.decisions_by_rule.items())),
+        "dead_letters_by_reason": dict(sorted(stats.dead_letters_by_reason.items())),
+    }
