@@ -1,0 +1,79 @@
+"""``streamrules run``: the Kafka service (consumer group -> rules -> decisions topic).
+
+Wires configuration, logging, metrics and the Kafka transport to ``streamrules.app.App``
+and runs it until SIGTERM/SIGINT (finish the batch, flush, commit, exit 0) or, with
+``--stop-when-idle S``, until no input arrived for S seconds (batch jobs and tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from streamrules import config
+from streamrules.app import App, describe
+from streamrules.errors import ConfigError
+from streamrules.logging import configure_logging
+from streamrules.metrics import make_metrics
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "run",
+        help="run the rules processor as a Kafka service",
+        description=(
+            "Consume orders and incidents as a consumer group, merge partitions in event-time "
+            "order, run the rules and publish decisions (and dead letters). Stops cleanly on "
+            "SIGTERM or SIGINT. Settings: flags > STREAMRULES_* environment > --config TOML."
+        ),
+    )
+    config.add_arguments(parser)
+    parser.add_argument(
+        "--stop-when-idle",
+        type=float,
+        default=None,
+        metavar="S",
+        help="exit (after committing) once no input arrived for S seconds",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = config.load_settings(args)
+    idle = args.stop_when_idle
+    if idle is not None and not idle > 0:
+        raise ConfigError(f"--stop-when-idle must be > 0 seconds, got {idle}")
+    configure_logging(settings.log_level, settings.log_format)
+    return asyncio.run(_serve(settings, None if idle is None else int(idle * 1000)))
+
+
+async def _serve(settings: config.Settings, stop_when_idle_ms: int | None) -> int:
+    from streamrules.transport.kafka import KafkaTransport
+
+    metrics = make_metrics(settings.metrics_port)
+    app = App(
+        settings, KafkaTransport(settings), metrics=metrics, stop_when_idle_ms=stop_when_idle_ms
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, app.stop)
+    log.info(
+        "starting",
+        extra={
+            "bootstrap_servers": settings.bootstrap,
+            "group_id": settings.group_id,
+            "exactly_once": settings.exactly_once,
+            "rules": list(settings.rules),
+        },
+    )
+    try:
+        await app.run()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    log.info("summary", extra=describe(app.stats))
+    return 0

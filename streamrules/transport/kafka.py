@@ -1,0 +1,431 @@
+"""Transport stage, Kafka: aiokafka consumer and producer for the service, produce and tail.
+
+``KafkaTransport`` implements ``transport.base.Transport`` for ``streamrules run``: a
+consumer group member over the input topics (``enable_auto_commit=False``) and a producer
+of decisions and dead letters.
+
+- At-least-once: every record of a batch is sent, every send future awaited (the broker
+  acknowledged with ``acks=all``, idempotent producer), then the batch's offsets are
+  committed explicitly for the partitions still owned. A commit that a rebalance makes
+  fail is logged and dropped, never retried in a loop: the new owner re-reads from the
+  last committed offset.
+- Exactly-once: decisions, dead letters and offsets in one transaction
+  (``send_offsets_to_transaction``). aiokafka lacks KIP-447 (no group generation in the
+  transactional offset commit), so zombies are fenced by the transactional id alone, the
+  pre-2.5 way: one transactional producer per assigned partition set, with a deterministic
+  id derived from the group and the partitions, (re)created on every assignment.
+
+``KafkaProducerClient`` and ``follow`` serve ``produce`` and ``tail`` (and the tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka import TopicPartition as KafkaTP
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    KafkaConnectionError,
+    KafkaError,
+    RebalanceInProgressError,
+)
+from aiokafka.helpers import create_ssl_context
+
+from streamrules.codec import Record
+from streamrules.config import Settings
+from streamrules.errors import TransportError
+from streamrules.transport.base import OutRecord, RebalanceCallback, TopicPartition
+
+__all__ = ["ConsumedRecord", "KafkaProducerClient", "KafkaTransport", "follow"]
+
+log = logging.getLogger(__name__)
+
+_LOOKUP_TIMEOUT_MS = 5_000
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Connection options shared by consumers and producers (security included)."""
+    opts = settings.kafka_options()
+    cafile, certfile, keyfile = settings.ssl_files()
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        opts["ssl_context"] = create_ssl_context(cafile=cafile, certfile=certfile, keyfile=keyfile)
+    return opts
+
+
+def _tp(tp: KafkaTP) -> TopicPartition:
+    return (tp.topic, tp.partition)
+
+
+def _ktp(tp: TopicPartition) -> KafkaTP:
+    return KafkaTP(tp[0], tp[1])
+
+
+def transactional_id(group: str, tps: Collection[TopicPartition]) -> str:
+    """Deterministic transactional id of a partition set (the same set, the same id)."""
+    names = ",".join(f"{t}:{p}" for t, p in sorted(tps))
+    return f"{group}-{hashlib.sha256(names.encode()).hexdigest()[:16]}"
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, transport: KafkaTransport) -> None:
+        self._t = transport
+
+    async def on_partitions_revoked(self, revoked: Collection[KafkaTP]) -> None:
+        await self._t._revoked(frozenset(_tp(tp) for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: Collection[KafkaTP]) -> None:
+        await self._t._assigned(frozenset(_tp(tp) for tp in assigned))
+
+
+class KafkaTransport:
+    """The service's consumer-group member and producer (see the module docstring)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.exactly_once = settings.exactly_once
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._on_revoked: RebalanceCallback | None = None
+        self._on_assigned: RebalanceCallback | None = None
+        self._next: dict[TopicPartition, int] = {}
+        self._assignment: frozenset[TopicPartition] = frozenset()
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self, on_revoked: RebalanceCallback, on_assigned: RebalanceCallback) -> None:
+        s = self.settings
+        self._on_revoked, self._on_assigned = on_revoked, on_assigned
+        consumer = AIOKafkaConsumer(
+            group_id=s.group_id,
+            client_id=f"{s.client_id}-consumer",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=s.batch_size,
+            **client_options(s),
+        )
+        try:
+            await consumer.start()
+        except KafkaError as exc:
+            await consumer.stop()
+            raise TransportError(
+                f"cannot connect to Kafka at {s.bootstrap}: {exc}", retriable=True
+            ) from None
+        self._consumer = consumer
+        if not self.exactly_once:
+            self._producer = await self._start_producer(None)
+        consumer.subscribe([s.orders_topic, s.incidents_topic], listener=_Listener(self))
+
+    async def _start_producer(self, txn_id: str | None) -> AIOKafkaProducer:
+        s = self.settings
+        extra: dict[str, Any] = {"transactional_id": txn_id} if txn_id else {}
+        producer = AIOKafkaProducer(
+            client_id=f"{s.client_id}-producer",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            **extra,
+            **client_options(s),
+        )
+        try:
+            await producer.start()
+        except KafkaError as exc:
+            await producer.stop()
+            raise TransportError(f"cannot start the producer: {exc}", retriable=True) from None
+        return producer
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            try:
+                await self._producer.flush()
+            finally:
+                await self._producer.stop()
+                self._producer = None
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def _revoked(self, tps: frozenset[TopicPartition]) -> None:
+        if self._on_revoked is not None:
+            await self._on_revoked(tps)
+        self._assignment = frozenset()
+
+    async def _assigned(self, tps: frozenset[TopicPartition]) -> None:
+        self._assignment = tps
+        self._next = {}
+        if self.exactly_once and tps:
+            # A new partition set needs its own transactional id: starting the producer
+            # fences any older producer of the same set (a zombie of a previous owner).
+            if self._producer is not None:
+                await self._producer.stop()
+                self._producer = None
+            txn = transactional_id(self.settings.group_id, tps)
+            self._producer = await self._start_producer(txn)
+            log.info("transactional producer %s for %d partitions", txn, len(tps))
+        if self._on_assigned is not None:
+            await self._on_assigned(tps)
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise TransportError("the Kafka transport is not started")
+        return self._consumer
+
+    # -- input -----------------------------------------------------------------------
+    def assignment(self) -> frozenset[TopicPartition]:
+        return self._assignment
+
+    async def fetch(self, timeout_ms: int, max_records: int) -> list[Record]:
+        try:
+            batches = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        except KafkaConnectionError as exc:
+            log.warning("fetch failed, retrying: %s", exc)
+            await asyncio.sleep(timeout_ms / 1000)
+            return []
+        out: list[Record] = []
+        for ktp, msgs in batches.items():
+            tp = _tp(ktp)
+            for m in msgs:
+                headers = tuple((k, bytes(v or b"")) for k, v in (m.headers or ()))
+                out.append(Record(m.topic, m.partition, m.offset, m.key, m.value or b"", headers))
+            if msgs:
+                self._next[tp] = msgs[-1].offset + 1
+        return out
+
+    def _end(self, tp: TopicPartition) -> int | None:
+        end: int | None = self.consumer.last_stable_offset(_ktp(tp))
+        if end is None:
+            end = self.consumer.highwater(_ktp(tp))
+        return end
+
+    def lag(self, tp: TopicPartition) -> int | None:
+        end = self._end(tp)
+        nxt = self._next.get(tp)
+        if end is None or nxt is None:
+            return None
+        return max(0, end - nxt)
+
+    def behind(self, tp: TopicPartition) -> bool:
+        return (self.lag(tp) or 0) > 0
+
+    async def committed(self, tps: Collection[TopicPartition]) -> dict[TopicPartition, int | None]:
+        out: dict[TopicPartition, int | None] = {}
+        for tp in tps:
+            c = await self.consumer.committed(_ktp(tp))
+            out[tp] = c if c is not None and c >= 0 else None
+        return out
+
+    async def timestamp_before(self, tp: TopicPartition, offset: int) -> int | None:
+        if offset <= 0:
+            return None
+        c = self.consumer
+        c.seek(_ktp(tp), offset - 1)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _LOOKUP_TIMEOUT_MS / 1000
+        while loop.time() < deadline:
+            got = await c.getmany(_ktp(tp), timeout_ms=200, max_records=1)
+            for msgs in got.values():
+                if msgs:
+                    return int(msgs[0].timestamp)
+        return None
+
+    async def offsets_for_time(
+        self, tps: Collection[TopicPartition], ts_ms: int
+    ) -> dict[TopicPartition, int | None]:
+        found = await self.consumer.offsets_for_times({_ktp(tp): max(0, ts_ms) for tp in tps})
+        return {_tp(k): (v.offset if v is not None else None) for k, v in found.items()}
+
+    async def beginning(self, tps: Collection[TopicPartition]) -> dict[TopicPartition, int]:
+        found = await self.consumer.beginning_offsets([_ktp(tp) for tp in tps])
+        return {_tp(k): int(v) for k, v in found.items()}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.consumer.seek(_ktp(tp), offset)
+        self._next[tp] = offset
+
+    # -- output ----------------------------------------------------------------------
+    async def deliver(
+        self, records: Sequence[OutRecord], offsets: Mapping[TopicPartition, int]
+    ) -> None:
+        producer = self._producer
+        if producer is None:
+            raise TransportError("no producer: partitions are not assigned")
+        if self.exactly_once:
+            await self._deliver_transaction(producer, records, offsets)
+        else:
+            await _send_all(producer, records)
+            await self._commit(offsets)
+
+    async def _deliver_transaction(
+        self,
+        producer: AIOKafkaProducer,
+        records: Sequence[OutRecord],
+        offsets: Mapping[TopicPartition, int],
+    ) -> None:
+        await producer.begin_transaction()
+        try:
+            await _send_all(producer, records)
+            if offsets:
+                await producer.send_offsets_to_transaction(
+                    {_ktp(tp): off for tp, off in offsets.items()}, self.settings.group_id
+                )
+        except BaseException:
+            await producer.abort_transaction()
+            raise
+        try:
+            await producer.commit_transaction()
+        except KafkaError as exc:
+            raise TransportError(f"transaction failed: {exc}") from None
+
+    async def _commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        owned = {_ktp(tp): off for tp, off in offsets.items() if tp in self._assignment}
+        if not owned:
+            return
+        try:
+            await self.consumer.commit(owned)
+        except (CommitFailedError, IllegalGenerationError, RebalanceInProgressError) as exc:
+            # The group moved on: the partitions' new owner re-reads from the last commit.
+            log.warning("commit skipped after a rebalance: %s", exc)
+
+
+async def _send_all(producer: AIOKafkaProducer, records: Sequence[OutRecord]) -> None:
+    futures = []
+    try:
+        for r in records:
+            futures.append(
+                await producer.send(
+                    r.topic,
+                    r.value,
+                    key=r.key,
+                    headers=list(r.headers),
+                    timestamp_ms=r.timestamp_ms,
+                )
+            )
+        await asyncio.gather(*futures)
+    except KafkaError as exc:
+        raise TransportError(f"sending to Kafka failed: {exc}", retriable=True) from None
+
+
+class KafkaProducerClient:
+    """A plain idempotent producer (``streamrules produce``): send, then ``flush``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    async def __aenter__(self) -> KafkaProducerClient:
+        p = AIOKafkaProducer(
+            client_id=f"{self.settings.client_id}-produce",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=10,
+            **client_options(self.settings),
+        )
+        try:
+            await p.start()
+        except KafkaError as exc:
+            await p.stop()
+            raise TransportError(
+                f"cannot connect to Kafka at {self.settings.bootstrap}: {exc}", retriable=True
+            ) from None
+        self._producer = p
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def send(self, record: OutRecord) -> asyncio.Future[Any]:
+        """Enqueue ``record``; the returned future resolves when the broker acknowledged."""
+        assert self._producer is not None
+        try:
+            fut: asyncio.Future[Any] = await self._producer.send(
+                record.topic,
+                record.value,
+                key=record.key,
+                headers=list(record.headers),
+                timestamp_ms=record.timestamp_ms,
+            )
+        except KafkaError as exc:
+            raise TransportError(f"sending to {record.topic} failed: {exc}") from None
+        return fut
+
+    async def flush(self) -> None:
+        assert self._producer is not None
+        await self._producer.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedRecord:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+
+    def header(self, name: str) -> bytes | None:
+        return next((v for k, v in self.headers if k == name), None)
+
+
+async def follow(
+    settings: Settings,
+    topic: str,
+    *,
+    from_beginning: bool = False,
+    idle_timeout_s: float | None = None,
+    read_committed: bool = True,
+) -> AsyncIterator[ConsumedRecord]:
+    """Every record of ``topic`` (all partitions, no consumer group), as they arrive.
+
+    Stops after ``idle_timeout_s`` seconds without a record (None: never).
+    """
+    consumer = AIOKafkaConsumer(
+        client_id=f"{settings.client_id}-tail",
+        enable_auto_commit=False,
+        isolation_level="read_committed" if read_committed else "read_uncommitted",
+        **client_options(settings),
+    )
+    try:
+        await consumer.start()
+    except KafkaError as exc:
+        await consumer.stop()
+        raise TransportError(
+            f"cannot connect to Kafka at {settings.bootstrap}: {exc}", retriable=True
+        ) from None
+    try:
+        parts = None
+        if topic in await consumer.topics():  # a metadata request
+            parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            raise TransportError(f"topic {topic!r} does not exist")
+        tps = [KafkaTP(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        if from_beginning:
+            await consumer.seek_to_beginning(*tps)
+        else:
+            await consumer.seek_to_end(*tps)
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            got = await consumer.getmany(timeout_ms=200, max_records=1000)
+            # Each partition in offset order (the order the processor published).
+            msgs = [m for _, ms in sorted(got.items(), key=lambda kv: kv[0].partition) for m in ms]
+            if msgs:
+                last = loop.time()
+            for m in msgs:
+                headers = tuple((k, bytes(v or b"")) for k, v in (m.headers or ()))
+                yield ConsumedRecord(
+                    m.topic, m.partition, m.offset, m.timestamp, m.key, m.value or b"", headers
+                )
+            if idle_timeout_s is not None and loop.time() - last >= idle_timeout_s:
+                return
+    finally:
+        await consumer.stop()
