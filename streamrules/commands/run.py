@@ -13,10 +13,8 @@ import logging
 import signal
 
 from streamrules import config
-from streamrules.app import App, describe
 from streamrules.errors import ConfigError
 from streamrules.logging import configure_logging
-from streamrules.metrics import make_metrics
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: config.Settings, stop_when_idle_ms: int | None) -> int:
+    # Imported here: `streamrules --help` must not pay for (or fail on) the engine.
+    from streamrules.app import App, describe
+    from streamrules.metrics import make_metrics
     from streamrules.transport.kafka import KafkaTransport
 
     metrics = make_metrics(settings.metrics_port)
