@@ -81,7 +81,11 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
         body = {"incident_id": draw(ids), "service": draw(ids)}
         if kind == "incident_opened":
             body["severity"] = draw(st.integers(1, 4))
-    extra = draw(st.dictionaries(st.sampled_from(["x", "channel", "v"]), st.integers(-(2**40), 2**40), max_size=2))
+    extra = draw(
+        st.dictionaries(
+            st.sampled_from(["x", "channel", "v"]), st.integers(-(2**40), 2**40), max_size=2
+        )
+    )
     return {**extra, "type": kind, **body, "ts": ts}
 
 

@@ -106,3 +106,14 @@ def test_readme_fragment_examples_validate() -> None:
         seen.add(name)
         jsonschema.Draft7Validator(load(SCHEMA_DIR / f"{name}.json")).validate(example)
     assert seen >= {*event_types(), "decision"}
+
+
+def test_readme_decision_example_has_its_real_id() -> None:
+    from streamrules.codec import Decision, parse_rfc3339
+
+    (example,) = [e for e in readme_examples() if "decision_id" in e]
+    payload = example["payload"]
+    facts = [(f["type"], f["id"]) for f in example["facts"]]  # type: ignore[attr-defined]
+    ms = parse_rfc3339(str(example["event_time"]))[1]
+    made = Decision.create(str(example["rule"]), str(example["key"]), ms, payload, facts)  # type: ignore[arg-type]
+    assert made.to_dict() == example
