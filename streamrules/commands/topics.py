@@ -1,0 +1,148 @@
+"""``streamrules topics apply|describe``: make a cluster's topics match ``topics/topics.toml``.
+
+Outside the event flow: operations. ``apply`` creates missing topics, grows partition
+counts, sets the file's configs, and reports what it cannot change (fewer partitions,
+another replication factor) with exit code 1; run again, it changes nothing. Topic names
+follow the service's settings (``--orders-topic`` ... / ``STREAMRULES_*_TOPIC``), so the
+topics created are those ``streamrules run`` reads and writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from streamrules import config
+from streamrules.topics import TopicsFile, TopicState, load_topics, plan
+from streamrules.transport import kafka_admin
+
+_SETTINGS = (
+    "bootstrap_servers",
+    "orders_topic",
+    "incidents_topic",
+    "decisions_topic",
+    "dlq_topic",
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_username",
+    "sasl_password",
+    "ssl_cafile",
+    "ssl_certfile",
+    "ssl_keyfile",
+)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "topics",
+        help="create/update the Kafka topics from topics/topics.toml, or describe them",
+        description="Make the cluster's topics match topics/topics.toml, or show them.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    apply = actions.add_parser(
+        "apply",
+        help="create missing topics, add partitions, update configs; report drift",
+        description=(
+            "Create missing topics, grow partition counts and set configs as topics.toml says. "
+            "Differences it cannot fix (fewer partitions wanted, another replication factor) "
+            "are reported and make the exit code 1. Idempotent."
+        ),
+    )
+    describe = actions.add_parser(
+        "describe", help="show the topics of the file as the cluster has them"
+    )
+    for action in (apply, describe):
+        config.add_arguments(action, _SETTINGS)
+        action.add_argument(
+            "--file",
+            type=Path,
+            default=None,
+            help="topics file (default topics/topics.toml)",
+        )
+        action.add_argument(
+            "--partitions-override",
+            type=int,
+            default=None,
+            metavar="N",
+            help="use N partitions for every topic (e.g. 1 for a laptop)",
+        )
+        action.add_argument(
+            "--replication-factor",
+            type=int,
+            default=None,
+            metavar="N",
+            help="use replication factor N for every topic instead of the file's",
+        )
+        action.set_defaults(func=_run)
+    apply.add_argument(
+        "--dry-run", action="store_true", help="print what would change, change nothing"
+    )
+
+
+def _wanted(args: argparse.Namespace, settings: config.Settings) -> TopicsFile:
+    topics = load_topics(args.file).with_overrides(
+        partitions=args.partitions_override, replication_factor=args.replication_factor
+    )
+    return topics.renamed(settings.topic_names)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = config.load_settings(args)
+    wanted = _wanted(args, settings)
+    options = settings.kafka_options()
+    bootstrap = options.pop("bootstrap_servers")
+    cafile, certfile, keyfile = settings.ssl_files()
+    ssl = (
+        kafka_admin.SslFiles(cafile, certfile, keyfile)
+        if any((cafile, certfile, keyfile))
+        else None
+    )
+    if args.action == "describe":
+        state = asyncio.run(
+            kafka_admin.describe_topics(bootstrap, wanted.names, ssl=ssl, **options)
+        )
+        _print_describe(wanted, state)
+        return 0
+    current = asyncio.run(kafka_admin.describe_topics(bootstrap, wanted.names, ssl=ssl, **options))
+    todo = plan(wanted.topics, current)
+    prefix = "would " if args.dry_run else ""
+    for line in todo.describe():
+        print(line if line.startswith("drift") else prefix + line)
+    if not args.dry_run and todo.has_changes:
+        asyncio.run(kafka_admin.apply_plan(bootstrap, todo, ssl=ssl, **options))
+    if todo.unchanged and not todo.has_changes and not todo.drift:
+        print(f"topics up to date on {bootstrap}: {', '.join(wanted.names)}")
+    elif todo.unchanged:
+        print(f"unchanged: {', '.join(todo.unchanged)}")
+    if todo.drift:
+        print(f"{len(todo.drift)} difference(s) left that apply cannot fix (see 'drift' above)")
+        return 1
+    return 0
+
+
+def _print_describe(wanted: TopicsFile, state: dict[str, TopicState]) -> None:
+    keys = sorted({k for t in wanted.topics for k in t.configs})
+    for spec in wanted.topics:
+        have = state.get(spec.name)
+        if have is None:
+            print(
+                f"{spec.name}: missing (wanted: {spec.partitions} partitions, "
+                f"rf {spec.replication_factor})"
+            )
+            continue
+        marks = []
+        if have.partitions != spec.partitions:
+            marks.append(f"file wants {spec.partitions} partitions")
+        if have.replication_factor != spec.replication_factor:
+            marks.append(f"file wants rf {spec.replication_factor}")
+        print(
+            f"{spec.name}: {have.partitions} partitions, rf {have.replication_factor}"
+            + (f"  [{'; '.join(marks)}]" if marks else "")
+        )
+        for key in keys:
+            value = have.configs.get(key, "?")
+            want = spec.configs.get(key)
+            flag = f"  [file wants {want}]" if want is not None and want != value else ""
+            print(f"    {key} = {value}{flag}")

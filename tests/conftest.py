@@ -1,0 +1,56 @@
+"""Shared test configuration: hypothesis profiles and the Kafka test options.
+
+Hypothesis profiles: ``dev`` (default, quick) and ``ci`` (more examples, still bounded so
+the whole suite stays far under the CI budget on 2 cores). Pick one with
+``HYPOTHESIS_PROFILE=ci`` (``.ci/run`` does) or ``pytest --hypothesis-profile=ci``.
+Neither has a deadline: tests assert behaviour, never speed.
+
+Kafka: integration tests get their broker from ``--kafka-bootstrap HOST:PORT`` or the
+``STREAMRULES_TEST_BOOTSTRAP`` variable (``make test`` passes the broker it started);
+without either, ``tests/integration/conftest.py`` starts a private broker.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "dev",
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "ci",
+    max_examples=200,
+    deadline=None,
+    derandomize=True,  # a CI failure must be reproducible from the log alone
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# The test harness, not the service, reads this variable. It is taken out of the
+# environment so that code under test that reads every STREAMRULES_* variable as a
+# setting (streamrules.config) does not trip over it.
+TEST_BOOTSTRAP_ENV = "STREAMRULES_TEST_BOOTSTRAP"
+_TEST_BOOTSTRAP = os.environ.pop(TEST_BOOTSTRAP_ENV, None)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--kafka-bootstrap",
+        default=None,
+        metavar="HOST:PORT",
+        help=f"run integration tests against this running broker (or set {TEST_BOOTSTRAP_ENV}); "
+        "default: start a private one",
+    )
+
+
+def configured_bootstrap(config: pytest.Config) -> str | None:
+    """The broker given on the command line or in the environment, if any."""
+    value = config.getoption("--kafka-bootstrap") or _TEST_BOOTSTRAP
+    return value or None
