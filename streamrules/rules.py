@@ -40,11 +40,19 @@ def load_rules(specs: Iterable[RuleSpec]) -> list[Production]:
             found.extend(productions_of(spec, spec.__name__))
         else:
             found.extend(_load_spec(str(spec)))
-    names = [p.name for p in found]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ConfigError(f"rules: two productions share the name {dupes[0]!r}")
-    return found
+    # The same production reached twice (a module given twice) is loaded once; two
+    # different productions with one name would make decisions ambiguous.
+    unique: list[Production] = []
+    by_name: dict[str, Production] = {}
+    for production in found:
+        other = by_name.get(production.name)
+        if other is production:
+            continue
+        if other is not None:
+            raise ConfigError(f"rules: two productions are named {production.name!r}")
+        by_name[production.name] = production
+        unique.append(production)
+    return unique
 
 
 def productions_of(module: ModuleType, label: str) -> list[Production]:

@@ -1,0 +1,244 @@
+"""The pipeline: one event at a time per CONTRACT.md sections 2-4, batching, determinism."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streamrules.codec import Event, Record, decode
+from streamrules.facts import Incident, Order
+from streamrules.pipeline import DEFAULT_RULES, DeadLetter, Pipeline, StepResult
+from tests.oracle.events import acked, opened, order, record, resolved
+from tests.oracle.streams import generate
+
+
+def rec(event: dict[str, object], offset: int = 0) -> Record:
+    return record(event, offset)
+
+
+def names(result: StepResult) -> list[str]:
+    return [d.rule for d in result.decisions]
+
+
+def test_default_rules_are_both_packs() -> None:
+    assert DEFAULT_RULES == ("streamrules.packs.discounts", "streamrules.packs.sre")
+    p = Pipeline()
+    assert {pr.name for pr in p.productions} >= {
+        "discount", "incident_escalation", "incident_storm", "payments_hold",
+        "error_budget_burn", "error_budget_exhausted",
+    }
+
+
+def test_decode_changes_nothing() -> None:
+    p = Pipeline()
+    got = p.decode(rec(order()))
+    assert isinstance(got, Event) and got.type == "order_placed"
+    bad = p.decode(Record("orders", 0, 1, None, b"{nope"))
+    assert isinstance(bad, DeadLetter) and bad.reason == "invalid_json"
+    assert p.watermark_ms is None and p.stats()["records"] == 0
+
+
+def test_bad_records_become_dead_letters_and_processing_goes_on() -> None:
+    p = Pipeline()
+    raw = [
+        Record("orders", 0, 0, None, b"not json"),
+        Record("orders", 0, 1, None, orjson.dumps({**order(), "type": "order_cancelled"})),
+        Record("orders", 0, 2, None, orjson.dumps({**order(), "ts": "2026-11-26T10:00:00"})),
+        rec(order("o-2"), 3),
+    ]
+    out = p.process_many(raw)
+    assert [(d.record.offset, d.reason) for d in out.dead_letters] == [
+        (0, "invalid_json"), (1, "unknown_type"), (2, "schema"),
+    ]
+    assert out.dead_letters[0].record is raw[0]  # the original record, unchanged
+    assert names(out) == ["discount"]
+    assert p.stats()["dead_letters_by_reason"] == {"invalid_json": 1, "schema": 1, "unknown_type": 1}
+
+
+def test_late_event_is_dead_lettered_and_changes_nothing() -> None:
+    p = Pipeline()
+    p.process(rec(order("o-1", "2026-11-26T10:00:00Z")))
+    late = rec(order("o-2", "2026-11-26T09:58:59.999Z"), 1)
+    out = p.process(late)
+    assert out.decisions == []
+    assert [(d.reason, d.record) for d in out.dead_letters] == [("late_event", late)]
+    assert "older than the watermark" in out.dead_letters[0].message
+    assert [f["order_id"] for f in p.net.facts if isinstance(f, Order)] == ["o-1"]
+    assert p.stats()["late_events"] == 1
+
+
+def test_slightly_late_event_is_applied_at_its_own_time() -> None:
+    p = Pipeline()
+    p.process(rec(order("o-1", "2026-11-26T10:00:00Z")))
+    out = p.process(rec(order("o-2", "2026-11-26T09:59:00Z"), 1))  # exactly 60 s late
+    (dec,) = out.decisions
+    assert dec.event_time == "2026-11-26T09:59:00Z"
+    assert p.watermark_ms == decode(rec(order())).ts_ms  # did not move back
+    # its expiry is its own ts + 1 h, already behind nothing
+    o2 = next(f for f in p.net.facts if isinstance(f, Order) and f["order_id"] == "o-2")
+    assert p.memory.index.expiry_of(o2) == dec_ms("2026-11-26T10:59:00Z")
+
+
+def dec_ms(ts: str) -> int:
+    return decode(rec(order(ts=ts))).ts_ms
+
+
+def test_allowed_lateness_is_configurable() -> None:
+    p = Pipeline(allowed_lateness_ms=0)
+    p.process(rec(order("o-1", "2026-11-26T10:00:00Z")))
+    out = p.process(rec(order("o-2", "2026-11-26T09:59:59.999Z")))
+    assert [d.reason for d in out.dead_letters] == ["late_event"]
+
+
+def test_processing_order_clock_first_then_the_event() -> None:
+    p = Pipeline()
+    p.process(rec(opened("i-1", "2026-11-26T10:00:00Z", severity=1)))
+    out = p.process(rec(order("o-1", "2026-11-26T10:05:00Z")))
+    # the deadline (10:05) is reached by moving the watermark, before the order applies
+    assert names(out) == ["incident_escalation", "discount"]
+    assert [d.event_time for d in out.decisions] == ["2026-11-26T10:05:00Z"] * 2
+
+
+def test_expiry_is_applied_before_the_event() -> None:
+    p = Pipeline()
+    p.process(rec(order("o-1", "2026-11-26T10:00:00Z", items=[(1, 800)])))
+    out = p.process(rec(opened("p", "2026-11-26T11:00:00Z", service="payments", severity=1)))
+    assert "payments_hold" not in names(out)
+    assert not any(isinstance(f, Order) for f in p.net.facts)
+
+
+def test_advance_to_fires_timers_and_never_moves_back() -> None:
+    p = Pipeline()
+    p.process(rec(opened("i-1", "2026-11-26T10:00:00Z", severity=2)))
+    assert p.advance_to(dec_ms("2026-11-26T10:14:00Z")).decisions == []
+    out = p.advance_to(dec_ms("2026-11-26T10:20:00Z"))
+    assert names(out) == ["incident_escalation"]
+    p.advance_to(0)
+    assert p.watermark_ms == dec_ms("2026-11-26T10:20:00Z")
+
+
+def test_incident_lives_seven_days_then_expires() -> None:
+    p = Pipeline()
+    p.process(rec(opened("i-1", "2026-11-20T10:00:00Z", severity=4)))
+    p.advance_to(dec_ms("2026-11-27T09:59:59.999Z"))
+    assert any(isinstance(f, Incident) for f in p.net.facts)
+    p.advance_to(dec_ms("2026-11-27T10:00:00Z"))
+    assert not any(isinstance(f, Incident) for f in p.net.facts)
+    # once expired, a resolution is of an unknown incident
+    p.process(rec(resolved("i-1", "2026-11-27T10:00:01Z")))
+    assert p.stats()["unknown_incidents"] == 1
+
+
+def test_events_without_records_work_and_dead_letters_get_a_stand_in_record(tmp_path: Path) -> None:
+    p = Pipeline()
+    e1 = decode(rec(order("o-1", "2026-11-26T10:00:00Z")))
+    e2 = decode(rec(order("o-2", "2026-11-26T08:00:00Z")))
+    e2 = Event(e2.type, e2.ts, e2.ts_ms, e2.data, None)
+    assert names(p.process(e1)) == ["discount"]
+    (dead,) = p.process(e2).dead_letters
+    assert dead.reason == "late_event" and dead.record.topic == "orders"
+    assert orjson.loads(dead.record.value)["order_id"] == "o-2"
+
+
+FAILING = textwrap.dedent(
+    '''
+    from streamrules.facts import Order
+    from streamrules.rete import Production, V
+
+    @Production(V("o") << Order(customer_id="c-bad"), salience=50)
+    def explode(o, ctx):
+        ctx.emit("x", {"never": "published"})
+        raise ValueError("boom " + o["order_id"])
+    '''
+)
+
+
+def test_a_failing_action_dead_letters_the_record_and_the_rest_goes_on(tmp_path: Path) -> None:
+    rules = tmp_path / "failing.py"
+    rules.write_text(FAILING)
+    p = Pipeline([*DEFAULT_RULES, str(rules)])
+    bad = rec(order("o-1", customer_id="c-bad"))
+    out = p.process(bad)
+    assert [(d.reason, d.record) for d in out.dead_letters] == [("rule_error", bad)]
+    assert "explode" in out.dead_letters[0].message and "boom o-1" in out.dead_letters[0].message
+    assert names(out) == ["discount"]  # the other rules still ran; nothing from explode
+    out2 = p.process(rec(order("o-2", "2026-11-26T10:00:01Z"), 1))
+    assert names(out2) == ["discount"] and out2.dead_letters == []
+    assert p.stats()["rule_errors"] == 1
+
+
+TWICE = textwrap.dedent(
+    '''
+    from streamrules.facts import Order
+    from streamrules.rete import Production, V
+
+    @Production(V("o") << Order())
+    def twice(o, ctx):
+        ctx.emit("k", {"same": True})
+        ctx.emit("k", {"same": True})
+    '''
+)
+
+
+def test_two_identical_firings_never_share_a_decision_id(tmp_path: Path) -> None:
+    rules = tmp_path / "twice.py"
+    rules.write_text(TWICE)
+    p = Pipeline([str(rules)])
+    out = p.process(rec(order()))
+    assert len(out.decisions) == 2
+    assert out.decisions[0].decision_id != out.decisions[1].decision_id
+    assert out.decisions[0].facts == out.decisions[1].facts
+
+
+def test_same_input_gives_the_same_decisions_and_ids_in_fresh_pipelines() -> None:
+    records = generate(7, days=0.5, incidents_per_hour=6)
+    a = Pipeline().process_many(records)
+    b = Pipeline().process_many(records)
+    assert a.decisions == b.decisions
+    assert [d.record.offset for d in a.dead_letters] == [d.record.offset for d in b.dead_letters]
+    ids = [d.decision_id for d in a.decisions]
+    assert len(set(ids)) == len(ids)
+    assert len(ids) > 100
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), cuts=st.lists(st.integers(0, 400), max_size=5))
+def test_process_many_is_one_at_a_time(seed: int, cuts: list[int]) -> None:
+    records = generate(seed, days=0.1, orders_per_hour=60, incidents_per_hour=10)
+    one = Pipeline()
+    singles = [one.process(r) for r in records]
+    want_decisions = [d for s in singles for d in s.decisions]
+    want_dead = [d for s in singles for d in s.dead_letters]
+    many = Pipeline()
+    got = StepResult()
+    start = 0
+    for cut in [*sorted(cuts), len(records)]:
+        part = many.process_many(records[start:cut])
+        got.decisions += part.decisions
+        got.dead_letters += part.dead_letters
+        start = max(start, cut)
+    assert got.decisions == want_decisions
+    assert got.dead_letters == want_dead
+    assert many.stats() == one.stats()
+
+
+def test_stats_count_what_happened() -> None:
+    p = Pipeline()
+    p.process_many([
+        rec(order("o-1", "2026-11-26T10:00:00Z")),
+        rec(order("o-1", "2026-11-26T10:00:01Z")),
+        rec(opened("i-1", "2026-11-26T10:00:02Z")),
+        rec(acked("i-1", "2026-11-26T10:00:03Z")),
+        rec(acked("i-1", "2026-11-26T10:00:04Z")),
+        rec(acked("zz", "2026-11-26T10:00:05Z")),
+    ])
+    s = p.stats()
+    assert s["records"] == 6 and s["events"] == 6
+    assert s["duplicates"] == 1 and s["unknown_incidents"] == 1 and s["repeated_acks"] == 1
+    assert s["decisions"] == 1 and s["decisions_by_rule"] == {"discount": 1}
+    assert s["orders_live"] == 1 and s["incidents_live"] == 1
+    assert s["watermark"] == "2026-11-26T10:00:05Z"
