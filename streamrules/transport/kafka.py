@@ -41,6 +41,7 @@ from aiokafka.helpers import create_ssl_context
 from streamrules.codec import Record
 from streamrules.config import Settings
 from streamrules.errors import TransportError
+from streamrules.transport import kafka_admin
 from streamrules.transport.base import OutRecord, RebalanceCallback, TopicPartition
 
 __all__ = ["ConsumedRecord", "KafkaProducerClient", "KafkaTransport", "follow"]
@@ -387,9 +388,12 @@ async def follow(
 
     Stops after ``idle_timeout_s`` seconds without a record (None: never).
     """
+    # Without a group the consumer owns every partition of the topic; where to start is
+    # then the reset policy's choice.
     consumer = AIOKafkaConsumer(
         client_id=f"{settings.client_id}-tail",
         enable_auto_commit=False,
+        auto_offset_reset="earliest" if from_beginning else "latest",
         isolation_level="read_committed" if read_committed else "read_uncommitted",
         **client_options(settings),
     )
@@ -401,17 +405,9 @@ async def follow(
             f"cannot connect to Kafka at {settings.bootstrap}: {exc}", retriable=True
         ) from None
     try:
-        parts = None
-        if topic in await consumer.topics():  # a metadata request
-            parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            raise TransportError(f"topic {topic!r} does not exist")
-        tps = [KafkaTP(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        if from_beginning:
-            await consumer.seek_to_beginning(*tps)
-        else:
-            await consumer.seek_to_end(*tps)
+        if topic not in await consumer.topics():
+            raise TransportError(f"topic {topic!r} does not exist on {settings.bootstrap}")
+        consumer.subscribe([topic])
         loop = asyncio.get_running_loop()
         last = loop.time()
         while True:
@@ -427,5 +423,36 @@ async def follow(
                 )
             if idle_timeout_s is not None and loop.time() - last >= idle_timeout_s:
                 return
+    finally:
+        await consumer.stop()
+
+
+async def record_counts(settings: Settings, topics: Collection[str]) -> dict[str, int]:
+    """Records currently held per topic (end minus beginning offsets); 0 when missing."""
+    consumer = AIOKafkaConsumer(
+        client_id=f"{settings.client_id}-count",
+        enable_auto_commit=False,
+        **client_options(settings),
+    )
+    try:
+        await consumer.start()
+    except KafkaError as exc:
+        await consumer.stop()
+        raise TransportError(f"cannot connect to Kafka at {settings.bootstrap}: {exc}") from None
+    try:
+        counts = dict.fromkeys(topics, 0)
+        options = settings.kafka_options()
+        bootstrap = options.pop("bootstrap_servers")
+        cafile, certfile, keyfile = settings.ssl_files()
+        ssl = kafka_admin.SslFiles(cafile, certfile, keyfile) if cafile or certfile else None
+        states = await kafka_admin.describe_topics(bootstrap, list(topics), ssl=ssl, **options)
+        tps = [KafkaTP(t, p) for t, st in states.items() for p in range(st.partitions)]
+        if not tps:
+            return counts
+        begin = await consumer.beginning_offsets(tps)
+        end = await consumer.end_offsets(tps)
+        for tp in tps:
+            counts[tp.topic] += int(end[tp]) - int(begin[tp])
+        return counts
     finally:
         await consumer.stop()
