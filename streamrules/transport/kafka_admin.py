@@ -301,6 +301,21 @@ async def _set_configs(
                     f"update configs of topic {resource['resource_name']!r}",
                     resource.get("error_message"),
                 )
+        # The controller accepts the change before the brokers apply it; wait, so that
+        # whoever describes the topics next sees what was just set.
+        deadline = time.monotonic() + 30.0
+        while True:
+            state = await _describe(admin, list(configs))
+            pending = [
+                name
+                for name, values in configs.items()
+                if name in state and any(state[name].configs.get(k) != v for k, v in values.items())
+            ]
+            if not pending:
+                return
+            if time.monotonic() >= deadline:
+                raise TransportError(f"config changes not visible after 30 s on {pending}")
+            await asyncio.sleep(0.1)
 
 
 async def apply_plan(bootstrap_servers: str, todo: TopicPlan, **options: Any) -> None:
