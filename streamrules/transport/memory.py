@@ -8,6 +8,7 @@ timestamps are whatever the producer gave (the service gives decisions their eve
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -15,7 +16,20 @@ from streamrules.codec import Record
 from streamrules.errors import TransportError
 from streamrules.transport.base import OutRecord, RebalanceCallback, TopicPartition
 
-__all__ = ["MemoryBroker", "MemoryTransport", "StoredRecord"]
+__all__ = ["ManualClock", "MemoryBroker", "MemoryTransport", "StoredRecord"]
+
+
+class ManualClock:
+    """Processing time in milliseconds that only moves when told (or when a fetch waits)."""
+
+    def __init__(self, start_ms: int = 0) -> None:
+        self.now_ms = start_ms
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+    def advance(self, ms: int) -> None:
+        self.now_ms += ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +83,7 @@ class MemoryTransport:
         topics: Sequence[str],
         *,
         fail_deliveries: int = 0,
+        clock: ManualClock | None = None,
     ) -> None:
         self.broker = broker
         self.group = group
@@ -81,6 +96,8 @@ class MemoryTransport:
         self.deliveries = 0
         # Deliveries that raise before anything is written (a broker failure).
         self.fail_deliveries = fail_deliveries
+        # A fetch that finds nothing "waits" its timeout on this clock.
+        self.clock = clock
 
     def all_partitions(self) -> frozenset[TopicPartition]:
         return frozenset(
@@ -120,6 +137,9 @@ class MemoryTransport:
             self._position[tp] = pos + len(take)
             if len(out) >= max_records:
                 break
+        if not out and self.clock is not None:
+            self.clock.advance(timeout_ms)
+        await asyncio.sleep(0)
         return out
 
     def behind(self, tp: TopicPartition) -> bool:

@@ -1,0 +1,206 @@
+"""The service loop (streamrules.app) over the in-memory transport, with a manual clock.
+
+What `run` promises, without a broker: the decisions published equal the pipeline's on the
+merged order (same ids, same order), dead letters carry the original bytes and headers,
+offsets are committed only with their output, and a restart or a rebalance rebuilds
+working memory so that nothing is lost or published twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import replace
+
+import pytest
+
+from streamrules.app import App
+from streamrules.codec import Event, Record
+from streamrules.config import Settings
+from streamrules.errors import TransportError
+from streamrules.generate import generate_events
+from streamrules.merge import Buffered, merge_sorted
+from streamrules.pipeline import Pipeline
+from streamrules.transport.memory import ManualClock, MemoryBroker, MemoryTransport
+
+SETTINGS = Settings(batch_size=37, idle_ms=500)
+TOPICS = ("orders", "incidents")
+
+
+def _broker(items: list[tuple[str, bytes | None, bytes]], order_parts: int = 2) -> MemoryBroker:
+    broker = MemoryBroker()
+    broker.create_topic("orders", order_parts)
+    broker.create_topic("incidents", 1)
+    broker.create_topic("decisions", 1)
+    broker.create_topic("decisions.dlq", 1)
+    for topic, key, value in items:
+        _produce(broker, topic, key, value)
+    return broker
+
+
+def _produce(broker: MemoryBroker, topic: str, key: bytes | None, value: bytes) -> None:
+    """As `streamrules produce` does: the record timestamp is the event time."""
+    item = _PIPE.decode(Record(topic, 0, 0, key, value))
+    broker.produce(topic, key, value, timestamp_ms=item.ts_ms if isinstance(item, Event) else 0)
+
+
+_PIPE = Pipeline()
+
+
+def _events(days: float = 0.25, malformed: float = 0.02) -> list[tuple[str, bytes | None, bytes]]:
+    return list(generate_events(11, days=days, orders_per_hour=240, malformed_ratio=malformed))
+
+
+def _expected(broker: MemoryBroker) -> tuple[list[str], Counter[str]]:
+    """Decision ids in firing order and dead-letter reasons, by the pipeline alone on the
+    partitions merged in event-time order."""
+    streams = []
+    for topic in TOPICS:
+        for p, part in enumerate(broker.topics[topic]):
+            stream = []
+            for r in part:
+                rec = Record(topic, p, r.offset, r.key, r.value)
+                item = _PIPE.decode(rec)
+                ts = item.ts_ms if isinstance(item, Event) else None
+                stream.append(Buffered(ts, topic, p, r.offset, rec))
+            streams.append(stream)
+    pipeline = Pipeline()
+    result = pipeline.process_many(b.item for b in merge_sorted(streams))
+    return [d.decision_id for d in result.decisions], Counter(d.reason for d in result.dead_letters)
+
+
+def _published(broker: MemoryBroker) -> list[str]:
+    out = []
+    for r in broker.records("decisions"):
+        headers = dict(r.headers)
+        out.append(headers["decision_id"].decode())
+    return out
+
+
+async def _run(broker: MemoryBroker, **kw: object) -> App:
+    clock = ManualClock()
+    transport = MemoryTransport(broker, "g", TOPICS, clock=clock)
+    app = App(SETTINGS, transport, clock=clock, stop_when_idle_ms=2_000, **kw)  # type: ignore[arg-type]
+    await asyncio.wait_for(app.run(), timeout=60)
+    return app
+
+
+async def test_decisions_equal_the_pipeline_on_the_merged_order() -> None:
+    broker = _broker(_events())
+    want_ids, want_dead = _expected(broker)
+    app = await _run(broker)
+    assert want_ids, "the generated stream should cause decisions"
+    assert _published(broker) == want_ids
+    dlq = broker.records("decisions.dlq")
+    assert Counter(dict(r.headers)["reason"].decode() for r in dlq) == want_dead
+    assert app.stats.decisions == len(want_ids)
+    # Every offset committed, to the end of each partition.
+    commits = broker.commits["g"]
+    for topic in TOPICS:
+        for p, part in enumerate(broker.topics[topic]):
+            assert commits.get((topic, p), 0) == len(part)
+
+
+async def test_records_are_keyed_and_headed_as_the_contract_says() -> None:
+    broker = _broker(_events(days=0.1))
+    await _run(broker)
+    import orjson
+
+    for r in broker.records("decisions"):
+        d = orjson.loads(r.value)
+        headers = dict(r.headers)
+        assert r.key == d["key"].encode()
+        assert headers["rule"] == d["rule"].encode()
+        assert headers["decision_id"] == d["decision_id"].encode()
+    originals = {(t, v) for t, _, v in _events(days=0.1)}
+    for r in broker.records("decisions.dlq"):
+        h = dict(r.headers)
+        assert {"source.topic", "source.partition", "source.offset", "reason", "message"} <= set(h)
+        assert (h["source.topic"].decode(), r.value) in originals
+
+
+async def test_restart_rebuilds_and_publishes_nothing_twice() -> None:
+    items = _events()
+    half = len(items) // 2
+    broker = _broker(items[:half])
+    await _run(broker)
+    first = _published(broker)
+    for topic, key, value in items[half:]:
+        _produce(broker, topic, key, value)
+    app = await _run(broker)
+    assert app.stats.rebuilds >= 1
+    assert app.stats.suppressed > 0
+    # One run over everything publishes the same ids in the same order.
+    fresh = _broker(items)
+    await _run(fresh)
+    assert _published(broker) == _published(fresh)
+    assert _published(broker)[: len(first)] == first
+
+
+async def test_failed_delivery_loses_nothing_after_restart() -> None:
+    items = _events()
+    broker = _broker(items)
+    clock = ManualClock()
+    transport = MemoryTransport(broker, "g", TOPICS, clock=clock, fail_deliveries=0)
+    app = App(SETTINGS, transport, clock=clock, stop_when_idle_ms=2_000)
+
+    # Fail the fourth delivery: three batches are out and committed, the fourth is not.
+    real = transport.deliver
+    calls = 0
+
+    async def flaky(records, offsets):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            raise TransportError("broker went away", retriable=True)
+        await real(records, offsets)
+
+    transport.deliver = flaky  # type: ignore[method-assign]
+    with pytest.raises(TransportError):
+        await asyncio.wait_for(app.run(), timeout=60)
+    await _run(broker)
+    want_ids, _ = _expected(broker)
+    assert set(_published(broker)) == set(want_ids)
+    # At-least-once with a clean commit boundary: nothing was published twice either.
+    assert sorted(_published(broker)) == sorted(want_ids)
+
+
+async def test_rebalance_mid_stream_rebuilds_and_completes() -> None:
+    items = _events()
+    broker = _broker(items)
+    clock = ManualClock()
+    transport = MemoryTransport(broker, "g", TOPICS, clock=clock)
+    app = App(SETTINGS, transport, clock=clock, stop_when_idle_ms=2_000)
+    task = asyncio.create_task(app.run())
+    while transport.deliveries < 3:
+        await asyncio.sleep(0)
+    # The group shrinks this member to one orders partition and back to everything.
+    await transport.assign({("orders", 0), ("incidents", 0)})
+    while transport.deliveries < 6:
+        await asyncio.sleep(0)
+    await transport.assign(transport.all_partitions())
+    await asyncio.wait_for(task, timeout=60)
+    assert app.stats.rebuilds >= 3
+    want_ids, _ = _expected(broker)
+    assert set(_published(broker)) == set(want_ids)
+
+
+async def test_empty_partition_waits_idle_time_on_the_processing_clock() -> None:
+    broker = _broker([])
+    order = (
+        b'{"type":"order_placed","order_id":"o-1","customer_id":"c-1","logged_in":true,'
+        b'"items":[{"sku":"A","qty":1,"price":1}],"ts":"2026-11-26T10:00:00Z"}'
+    )
+    broker.produce("orders", b"c-1", order, partition=0, timestamp_ms=1)
+    clock = ManualClock()
+    transport = MemoryTransport(broker, "g", TOPICS, clock=clock)
+    app = App(replace(SETTINGS, idle_ms=10_000), transport, clock=clock, stop_when_idle_ms=60_000)
+    task = asyncio.create_task(app.run())
+    while clock() < 9_000:
+        await asyncio.sleep(0)
+    assert broker.records("decisions") == []  # still waiting for the empty partitions
+    while clock() < 11_000:
+        await asyncio.sleep(0)
+    assert len(broker.records("decisions")) == 1  # idle time over: processed alone
+    app.stop()
+    await asyncio.wait_for(task, timeout=10)
