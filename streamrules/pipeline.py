@@ -159,7 +159,9 @@ class Pipeline:
             "incidents_live": len(self.mapper.incidents),
             "pending_expiries_and_timers": len(self.memory.index),
             "watermark_ms": self.clock.watermark_ms,
-            "watermark": None if self.clock.watermark_ms is None else format_ms(self.clock.watermark_ms),
+            "watermark": None
+            if self.clock.watermark_ms is None
+            else format_ms(self.clock.watermark_ms),
         }
 
     # -- one step ----------------------------------------------------------------------------

@@ -109,8 +109,6 @@ class ExpiryIndex:
     def _maybe_compact(self) -> None:
         if self._stale > 1024 and self._stale * 2 > len(self._heap):
             live = self._live
-            self._heap = [
-                e for e in self._heap if e[2] == TIMER or live.get(id(e[3])) == e[1]
-            ]
+            self._heap = [e for e in self._heap if e[2] == TIMER or live.get(id(e[3])) == e[1]]
             heapq.heapify(self._heap)
             self._stale = 0

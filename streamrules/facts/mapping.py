@@ -97,9 +97,7 @@ class EventMapper:
             incident, expires_at_ms=ts_ms + INCIDENT_TTL_MS
         )
         self._memory.insert_event(
-            IncidentOpened(
-                incident_id=incident_id, service=service, severity=severity, ts_ms=ts_ms
-            )
+            IncidentOpened(incident_id=incident_id, service=service, severity=severity, ts_ms=ts_ms)
         )
 
     def _incident_acknowledged(self, data: Mapping[str, Any], ts_ms: int) -> None:

@@ -114,7 +114,7 @@ def arm_escalation(id: str, severity: int, opened: int, ctx: RuleContext) -> Non
     name="incident_escalation",
 )
 def incident_escalation(incident: Fact, deadline: int, ctx: RuleContext) -> None:
-    """"an incident of severity 1 not acknowledged or resolved within 5 minutes of opening
+    """ "an incident of severity 1 not acknowledged or resolved within 5 minutes of opening
     (severity 2: 15 minutes; 3 and 4: never). It fires when the watermark reaches the
     deadline; an acknowledgement or resolution must come strictly before it."
 
@@ -166,7 +166,10 @@ def renew_opening(opening: Fact, opened: int, ctx: RuleContext) -> None:
 
 @Production(
     Collect(
-        V("id"), Opening(service=V("service"), incident_id=V("id")), into="ids", group_by=("service",)
+        V("id"),
+        Opening(service=V("service"), incident_id=V("id")),
+        into="ids",
+        group_by=("service",),
     )
     & Filter(lambda ids: len(ids) >= STORM_MIN_INCIDENTS)
     & ~StormActive(service=V("service")),
@@ -174,7 +177,7 @@ def renew_opening(opening: Fact, opened: int, ctx: RuleContext) -> None:
     name="incident_storm",
 )
 def incident_storm(service: str, ids: tuple[str, ...], ctx: RuleContext) -> None:
-    """"3 or more incidents of one service opened within the trailing 30 minutes
+    """ "3 or more incidents of one service opened within the trailing 30 minutes
     (resolved since or not; a repeated incident_opened counts once). Fires once each time
     the count crosses from below 3 to 3 or more; count and incident_ids (sorted) are those
     at the crossing.\""""
@@ -219,7 +222,7 @@ def payments_outage(id: str, ctx: RuleContext) -> None:
     name="payments_hold",
 )
 def payments_hold(order: Fact, ctx: RuleContext) -> None:
-    """"an order with total >= 500 and an open (unresolved) payments incident of severity
+    """ "an order with total >= 500 and an open (unresolved) payments incident of severity
     1 or 2 are both live. Fires each time this becomes true for a live order."
 
     ``EXISTS`` makes one match per order however many outages there are: it appears when
@@ -228,7 +231,11 @@ def payments_hold(order: Fact, ctx: RuleContext) -> None:
     """
     ctx.emit(
         order["customer_id"],
-        {"order_id": order["order_id"], "customer_id": order["customer_id"], "total": order["total"]},
+        {
+            "order_id": order["order_id"],
+            "customer_id": order["customer_id"],
+            "total": order["total"],
+        },
     )
 
 
@@ -271,12 +278,14 @@ def record_downtime(id: str, service: str, resolved: int, downtime: int, ctx: Ru
     )
     & Filter(lambda total: total > BURN_THRESHOLD_MS)
     & ~BudgetAlert(service=V("service"), window="1h")
-    & Collect(V("id"), Downtime(service=V("service"), window="1h", incident_id=V("id")), into="ids"),
+    & Collect(
+        V("id"), Downtime(service=V("service"), window="1h", incident_id=V("id")), into="ids"
+    ),
     salience=10,
     name="error_budget_burn",
 )
 def error_budget_burn(service: str, total: int, ids: tuple[str, ...], ctx: RuleContext) -> None:
-    """"Fires once per crossing when a service's downtime resolved in the trailing 1 hour
+    """ "Fires once per crossing when a service's downtime resolved in the trailing 1 hour
     goes above 2% of its budget (51.84 s): a burn rate of 14.4.\""""
     ctx.insert(BudgetAlert(service=service, window="1h"))
     ctx.emit(service, _budget_payload(service, total), facts=[("Incident", i) for i in ids])
@@ -303,14 +312,16 @@ def burn_over(alert: Fact, ctx: RuleContext) -> None:
     )
     & Filter(lambda total: total > EXHAUSTED_THRESHOLD_MS)
     & ~BudgetAlert(service=V("service"), window="30d")
-    & Collect(V("id"), Downtime(service=V("service"), window="30d", incident_id=V("id")), into="ids"),
+    & Collect(
+        V("id"), Downtime(service=V("service"), window="30d", incident_id=V("id")), into="ids"
+    ),
     salience=5,
     name="error_budget_exhausted",
 )
 def error_budget_exhausted(
     service: str, total: int, ids: tuple[str, ...], ctx: RuleContext
 ) -> None:
-    """"the same, for downtime resolved in the trailing 30 days going above 100% of the
+    """ "the same, for downtime resolved in the trailing 30 days going above 100% of the
     budget." (2592 s)"""
     ctx.insert(BudgetAlert(service=service, window="30d"))
     ctx.emit(service, _budget_payload(service, total), facts=[("Incident", i) for i in ids])

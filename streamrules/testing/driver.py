@@ -149,7 +149,9 @@ class RulesTestDriver:
         if wm is not None:
             return wm
         if self._start is None:
-            raise ConfigError("the driver has no time yet: pass start=... or send an event with a ts")
+            raise ConfigError(
+                "the driver has no time yet: pass start=... or send an event with a ts"
+            )
         return self._start
 
     def stats(self) -> Mapping[str, Any]:

@@ -77,7 +77,9 @@ class ContractModel:
         return i.opened + 7 * DAY > at
 
     def storm_ids(self, service: str, at: int) -> list[str]:
-        return sorted(i for (s, i), t in self.openings.items() if s == service and t > at - 30 * MIN)
+        return sorted(
+            i for (s, i), t in self.openings.items() if s == service and t > at - 30 * MIN
+        )
 
     def window_ms(self, service: str, length: int, at: int) -> tuple[int, list[str]]:
         rows = [(i, ms) for s, i, r, ms in self.downtimes if s == service and r + length > at]
@@ -119,7 +121,12 @@ class ContractModel:
         for deadline, seq, iid, opened in sorted(t for t in self.timers if t[0] <= wm):
             self.timers.remove((deadline, seq, iid, opened))
             inc = self.incidents.get(iid)
-            if inc is None or inc.opened != opened or inc.acked or not self.live_incident(inc, deadline):
+            if (
+                inc is None
+                or inc.opened != opened
+                or inc.acked
+                or not self.live_incident(inc, deadline)
+            ):
                 continue
             out.decisions.append(
                 (
@@ -228,7 +235,9 @@ class ContractModel:
                         )
                     )
 
-    def _hold(self, order: _Order, t: str) -> tuple[str, str, str, dict[str, Any], list[tuple[str, str]]]:
+    def _hold(
+        self, order: _Order, t: str
+    ) -> tuple[str, str, str, dict[str, Any], list[tuple[str, str]]]:
         d = order.data
         payload = {"order_id": d["order_id"], "customer_id": d["customer_id"], "total": order.total}
         return ("payments_hold", d["customer_id"], t, payload, [("Order", d["order_id"])])

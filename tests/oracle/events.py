@@ -29,13 +29,25 @@ def order(
     }
 
 
-def opened(incident_id: str, ts: str, *, service: str = "search", severity: int = 3) -> dict[str, Any]:
-    return {"type": "incident_opened", "incident_id": incident_id, "service": service,
-            "severity": severity, "ts": ts}
+def opened(
+    incident_id: str, ts: str, *, service: str = "search", severity: int = 3
+) -> dict[str, Any]:
+    return {
+        "type": "incident_opened",
+        "incident_id": incident_id,
+        "service": service,
+        "severity": severity,
+        "ts": ts,
+    }
 
 
 def acked(incident_id: str, ts: str, *, service: str = "search") -> dict[str, Any]:
-    return {"type": "incident_acknowledged", "incident_id": incident_id, "service": service, "ts": ts}
+    return {
+        "type": "incident_acknowledged",
+        "incident_id": incident_id,
+        "service": service,
+        "ts": ts,
+    }
 
 
 def resolved(incident_id: str, ts: str, *, service: str = "search") -> dict[str, Any]:

@@ -18,7 +18,12 @@ from streamrules.codec import Record
 MIN = 60_000
 HOUR = 60 * MIN
 SERVICES = ("payments", "search", "checkout")
-ZONES = (UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5)), timezone(timedelta(hours=5, minutes=30)))
+ZONES = (
+    UTC,
+    timezone(timedelta(hours=2)),
+    timezone(timedelta(hours=-5)),
+    timezone(timedelta(hours=5, minutes=30)),
+)
 START = datetime(2026, 11, 23, tzinfo=UTC)  # a Monday
 
 
@@ -57,15 +62,25 @@ def generate(
         if t >= end:
             break
         items = [
-            {"sku": f"S-{rng.randrange(50)}", "qty": rng.choice((1, 1, 1, 2, 3)),
-             "price": rng.choice((5, 12.5, 49.99, 120, 260.25))}
+            {
+                "sku": f"S-{rng.randrange(50)}",
+                "qty": rng.choice((1, 1, 1, 2, 3)),
+                "price": rng.choice((5, 12.5, 49.99, 120, 260.25)),
+            }
             for _ in range(rng.choice((0, 1, 1, 2, 3)))
         ]
-        add(t, "orders", {
-            "type": "order_placed", "order_id": f"o-{rng.randrange(10**6)}",
-            "customer_id": f"c-{rng.randrange(30)}", "logged_in": rng.random() < 0.5,
-            "items": items, "extra": "ignored",
-        })
+        add(
+            t,
+            "orders",
+            {
+                "type": "order_placed",
+                "order_id": f"o-{rng.randrange(10**6)}",
+                "customer_id": f"c-{rng.randrange(30)}",
+                "logged_in": rng.random() < 0.5,
+                "items": items,
+                "extra": "ignored",
+            },
+        )
     # Incidents: Poisson openings, some in bursts.
     t = t0
     k = 0
@@ -80,22 +95,57 @@ def generate(
             k += 1
             iid = f"i-{k}" if rng.random() > 0.05 else f"i-{rng.randrange(1, k + 1)}"
             sev = rng.choice((1, 1, 2, 2, 3, 4))
-            add(bt, "incidents", {"type": "incident_opened", "incident_id": iid,
-                                  "service": service, "severity": sev})
+            add(
+                bt,
+                "incidents",
+                {
+                    "type": "incident_opened",
+                    "incident_id": iid,
+                    "service": service,
+                    "severity": sev,
+                },
+            )
             if rng.random() < 0.6:
                 # around the deadlines (5 and 15 minutes), sometimes exactly on them
-                delay = rng.choice((4 * MIN, 5 * MIN, 5 * MIN - 1, 14 * MIN, 15 * MIN, 20 * MIN,
-                                    rng.randrange(1, 30 * MIN)))
-                add(bt + delay, "incidents", {"type": "incident_acknowledged",
-                                              "incident_id": iid, "service": service})
+                delay = rng.choice(
+                    (
+                        4 * MIN,
+                        5 * MIN,
+                        5 * MIN - 1,
+                        14 * MIN,
+                        15 * MIN,
+                        20 * MIN,
+                        rng.randrange(1, 30 * MIN),
+                    )
+                )
+                add(
+                    bt + delay,
+                    "incidents",
+                    {"type": "incident_acknowledged", "incident_id": iid, "service": service},
+                )
             if rng.random() < 0.9:
-                length = rng.choice((rng.randrange(1000, 120_000), rng.randrange(MIN, 90 * MIN),
-                                     rng.randrange(HOUR, 10 * HOUR)))
-                add(bt + length, "incidents", {"type": "incident_resolved",
-                                               "incident_id": iid, "service": service})
+                length = rng.choice(
+                    (
+                        rng.randrange(1000, 120_000),
+                        rng.randrange(MIN, 90 * MIN),
+                        rng.randrange(HOUR, 10 * HOUR),
+                    )
+                )
+                add(
+                    bt + length,
+                    "incidents",
+                    {"type": "incident_resolved", "incident_id": iid, "service": service},
+                )
             if rng.random() < 0.05:
-                add(bt + rng.randrange(1, 20 * MIN), "incidents",
-                    {"type": "incident_acknowledged", "incident_id": f"ghost-{k}", "service": service})
+                add(
+                    bt + rng.randrange(1, 20 * MIN),
+                    "incidents",
+                    {
+                        "type": "incident_acknowledged",
+                        "incident_id": f"ghost-{k}",
+                        "service": service,
+                    },
+                )
             bt += rng.randrange(1, 12 * MIN)
     events.sort()
     out: list[tuple[str, dict[str, object] | bytes, int]] = []
@@ -118,11 +168,15 @@ def generate(
         ev["ts"] = ts_text(ts, rng)
         value = orjson.dumps(ev)
         if rng.random() < malformed_ratio:
-            value = rng.choice((
-                b"{not json", b"[]", orjson.dumps({**ev, "type": "order_cancelled"}),
-                orjson.dumps({**ev, "ts": "2026-11-27 10:00:00"}),
-                orjson.dumps({k: v for k, v in ev.items() if k != "ts"}),
-            ))
+            value = rng.choice(
+                (
+                    b"{not json",
+                    b"[]",
+                    orjson.dumps({**ev, "type": "order_cancelled"}),
+                    orjson.dumps({**ev, "ts": "2026-11-27 10:00:00"}),
+                    orjson.dumps({k: v for k, v in ev.items() if k != "ts"}),
+                )
+            )
         key = str(ev.get("customer_id") or ev.get("service")).encode()
         records.append(Record(topic, 0, offsets[topic], key, value))
         offsets[topic] += 1

@@ -48,15 +48,25 @@ def assert_same(got: list[tuple[object, ...]], want: list[tuple[object, ...]]) -
 
 def test_a_long_stream_of_several_days() -> None:
     records = generate(
-        20261127, days=6, orders_per_hour=60, incidents_per_hour=3,
-        malformed_ratio=0.01, late_ratio=0.01,
+        20261127,
+        days=6,
+        orders_per_hour=60,
+        incidents_per_hour=3,
+        malformed_ratio=0.01,
+        late_ratio=0.01,
     )
     assert len(records) > 8000
     got, want = run_both(records)
     rules = Counter(d[0] for d in want)
     # the stream must exercise every rule, or the comparison proves little
-    for rule in ("discount", "incident_escalation", "incident_storm", "payments_hold",
-                 "error_budget_burn", "error_budget_exhausted"):
+    for rule in (
+        "discount",
+        "incident_escalation",
+        "incident_storm",
+        "payments_hold",
+        "error_budget_burn",
+        "error_budget_exhausted",
+    ):
         assert rules[rule] > 0, rules
     assert_same(got, want)
 
@@ -75,7 +85,11 @@ def test_incident_heavy_streams(seed: int) -> None:
 )
 def test_random_short_streams(seed: int, orders: int, incidents: int) -> None:
     records = generate(
-        seed, days=0.3, orders_per_hour=orders, incidents_per_hour=incidents,
-        malformed_ratio=0.02, late_ratio=0.03,
+        seed,
+        days=0.3,
+        orders_per_hour=orders,
+        incidents_per_hour=incidents,
+        malformed_ratio=0.02,
+        late_ratio=0.03,
     )
     assert_same(*run_both(records))

@@ -28,8 +28,12 @@ def test_default_rules_are_both_packs() -> None:
     assert DEFAULT_RULES == ("streamrules.packs.discounts", "streamrules.packs.sre")
     p = Pipeline()
     assert {pr.name for pr in p.productions} >= {
-        "discount", "incident_escalation", "incident_storm", "payments_hold",
-        "error_budget_burn", "error_budget_exhausted",
+        "discount",
+        "incident_escalation",
+        "incident_storm",
+        "payments_hold",
+        "error_budget_burn",
+        "error_budget_exhausted",
     }
 
 
@@ -52,11 +56,17 @@ def test_bad_records_become_dead_letters_and_processing_goes_on() -> None:
     ]
     out = p.process_many(raw)
     assert [(d.record.offset, d.reason) for d in out.dead_letters] == [
-        (0, "invalid_json"), (1, "unknown_type"), (2, "schema"),
+        (0, "invalid_json"),
+        (1, "unknown_type"),
+        (2, "schema"),
     ]
     assert out.dead_letters[0].record is raw[0]  # the original record, unchanged
     assert names(out) == ["discount"]
-    assert p.stats()["dead_letters_by_reason"] == {"invalid_json": 1, "schema": 1, "unknown_type": 1}
+    assert p.stats()["dead_letters_by_reason"] == {
+        "invalid_json": 1,
+        "schema": 1,
+        "unknown_type": 1,
+    }
 
 
 def test_late_event_is_dead_lettered_and_changes_nothing() -> None:
@@ -145,7 +155,7 @@ def test_events_without_records_work_and_dead_letters_get_a_stand_in_record(tmp_
 
 
 FAILING = textwrap.dedent(
-    '''
+    """
     from streamrules.facts import Order
     from streamrules.rete import Production, V
 
@@ -153,7 +163,7 @@ FAILING = textwrap.dedent(
     def explode(o, ctx):
         ctx.emit("x", {"never": "published"})
         raise ValueError("boom " + o["order_id"])
-    '''
+    """
 )
 
 
@@ -172,7 +182,7 @@ def test_a_failing_action_dead_letters_the_record_and_the_rest_goes_on(tmp_path:
 
 
 TWICE = textwrap.dedent(
-    '''
+    """
     from streamrules.facts import Order
     from streamrules.rete import Production, V
 
@@ -180,7 +190,7 @@ TWICE = textwrap.dedent(
     def twice(o, ctx):
         ctx.emit("k", {"same": True})
         ctx.emit("k", {"same": True})
-    '''
+    """
 )
 
 
@@ -228,14 +238,16 @@ def test_process_many_is_one_at_a_time(seed: int, cuts: list[int]) -> None:
 
 def test_stats_count_what_happened() -> None:
     p = Pipeline()
-    p.process_many([
-        rec(order("o-1", "2026-11-26T10:00:00Z")),
-        rec(order("o-1", "2026-11-26T10:00:01Z")),
-        rec(opened("i-1", "2026-11-26T10:00:02Z")),
-        rec(acked("i-1", "2026-11-26T10:00:03Z")),
-        rec(acked("i-1", "2026-11-26T10:00:04Z")),
-        rec(acked("zz", "2026-11-26T10:00:05Z")),
-    ])
+    p.process_many(
+        [
+            rec(order("o-1", "2026-11-26T10:00:00Z")),
+            rec(order("o-1", "2026-11-26T10:00:01Z")),
+            rec(opened("i-1", "2026-11-26T10:00:02Z")),
+            rec(acked("i-1", "2026-11-26T10:00:03Z")),
+            rec(acked("i-1", "2026-11-26T10:00:04Z")),
+            rec(acked("zz", "2026-11-26T10:00:05Z")),
+        ]
+    )
     s = p.stats()
     assert s["records"] == 6 and s["events"] == 6
     assert s["duplicates"] == 1 and s["unknown_incidents"] == 1 and s["repeated_acks"] == 1

@@ -13,7 +13,7 @@ from streamrules.pipeline import Pipeline
 from streamrules.rules import load_rules
 
 MINE = textwrap.dedent(
-    '''
+    """
     from streamrules.facts import Order
     from streamrules.rete import Production, V
 
@@ -26,15 +26,19 @@ MINE = textwrap.dedent(
     @Production(V("o") << Order(), name="alpha")
     def alpha(o, ctx):
         ctx.emit(o["customer_id"], {"a": 1})
-    '''
+    """
 )
 
 
 def test_pack_modules_load_in_definition_order() -> None:
     got = [p.name for p in load_rules(["streamrules.packs.sre"])]
-    assert got.index("incident_escalation") < got.index("incident_storm") < got.index(
-        "payments_hold"
-    ) < got.index("error_budget_burn") < got.index("error_budget_exhausted")
+    assert (
+        got.index("incident_escalation")
+        < got.index("incident_storm")
+        < got.index("payments_hold")
+        < got.index("error_budget_burn")
+        < got.index("error_budget_exhausted")
+    )
     assert [p.name for p in load_rules(["streamrules.packs.discounts"])] == ["discount"]
 
 
@@ -59,8 +63,12 @@ def test_modules_and_productions_as_objects() -> None:
 
 
 def test_one_production_by_name() -> None:
-    assert [p.name for p in load_rules(["streamrules.packs.sre:payments_hold"])] == ["payments_hold"]
-    assert [p.name for p in load_rules(["streamrules.packs.sre.payments_hold"])] == ["payments_hold"]
+    assert [p.name for p in load_rules(["streamrules.packs.sre:payments_hold"])] == [
+        "payments_hold"
+    ]
+    assert [p.name for p in load_rules(["streamrules.packs.sre.payments_hold"])] == [
+        "payments_hold"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -89,7 +89,11 @@ def _blocks() -> dict[str, str]:
     return {b.splitlines()[0].lstrip("# ").strip(): b for b in blocks}
 
 
-def test_the_readme_example_runs(rules_driver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_the_readme_example_runs(
+    rules_driver,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     blocks = _blocks()
     assert set(blocks) == {"my_rules.py", "test_my_rules.py"}
     (tmp_path / "my_rules.py").write_text(blocks["my_rules.py"])

@@ -68,7 +68,11 @@ def test_cancel_and_reschedule() -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.sampled_from(["expire", "timer", "cancel", "pop"]), st.integers(0, 50), st.integers(0, 7)),
+        st.tuples(
+            st.sampled_from(["expire", "timer", "cancel", "pop"]),
+            st.integers(0, 50),
+            st.integers(0, 7),
+        ),
         max_size=80,
     )
 )
@@ -78,9 +82,7 @@ def test_index_agrees_with_a_sorted_list(ops: list[tuple[str, int, int]]) -> Non
     # oracle: fact -> (time, seq) for expiries; list of (time, seq, name) for timers
     expiries: dict[int, tuple[int, int]] = {}
     timers: list[tuple[int, int, str]] = []
-    seq = 0
-    for op, t, f in ops:
-        seq += 1
+    for seq, (op, t, f) in enumerate(ops):
         if op == "expire":
             index.expire_at(facts[f], t)
             expiries[f] = (t, seq)

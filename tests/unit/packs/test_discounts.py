@@ -20,7 +20,10 @@ def test_logged_in_gives_20() -> None:
     d = drive()
     d.send(order(logged_in=True, items=[(1, 10)]))
     assert only_payload(d) == {
-        "order_id": "o-1", "customer_id": "c-7", "discount_pct": 20, "reasons": ["logged_in"],
+        "order_id": "o-1",
+        "customer_id": "c-7",
+        "discount_pct": 20,
+        "reasons": ["logged_in"],
     }
 
 

@@ -36,7 +36,10 @@ def test_escalation_fires_when_the_watermark_reaches_the_deadline() -> None:
     assert dec.key == "payments"
     assert dec.event_time == T("10:05")
     assert dec.payload == {
-        "incident_id": "i-1", "service": "payments", "severity": 1, "deadline": T("10:05"),
+        "incident_id": "i-1",
+        "service": "payments",
+        "severity": 1,
+        "deadline": T("10:05"),
     }
     assert dec.facts == ({"type": "Incident", "id": "i-1"},)
     assert d.advance_to(T("12:00")).decisions == []  # once
