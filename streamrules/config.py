@@ -36,6 +36,9 @@ __all__ = [
 ]
 
 ENV_PREFIX = "STREAMRULES_"
+# STREAMRULES_* variables that belong to other components, not to Settings: the local
+# broker manager (streamrules.localkafka) and the test harness.
+OTHER_PREFIXES = ("BROKER_", "TEST_")
 DEFAULT_RULES: tuple[str, ...] = ("streamrules.packs.discounts", "streamrules.packs.sre")
 # What `run`, `produce` and `tail` talk to when no bootstrap servers are configured; `demo`
 # starts a local broker instead.
@@ -222,7 +225,10 @@ def load_settings(
     for var, raw in env.items():
         if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "CONFIG":
             continue
-        key = var[len(ENV_PREFIX) :].lower()
+        rest = var[len(ENV_PREFIX) :]
+        if rest.startswith(OTHER_PREFIXES):
+            continue
+        key = rest.lower()
         source = f"environment variable {var}"
         if key not in _FIELDS:
             raise ConfigError(f"unknown setting in {source}")

@@ -55,6 +55,11 @@ def test_precedence_flags_over_env_over_file(tmp_path: Path) -> None:
     assert s2.exactly_once is False
 
 
+def test_other_components_variables_are_not_settings() -> None:
+    env = {"STREAMRULES_BROKER_PORT": "9999", "STREAMRULES_TEST_BOOTSTRAP": "x:1"}
+    assert load_settings(_parse([]), environ=env) == Settings()
+
+
 def test_config_file_from_environment(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('dlq_topic = "dead"\n')
