@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ("stop", "stop the broker (SIGTERM, then kill)"),
         ("status", "say whether the broker runs; exit 0 when it does, 3 when not"),
         ("logs", "print the end of the broker's log"),
+        (
+            "fetch",
+            "resolve the Kafka jars with Maven (no-op when cached); print the classpath size",
+        ),
     ):
         action = actions.add_parser(name, help=text, description=text)
         _common_flags(action)
@@ -104,6 +108,11 @@ def _run(args: argparse.Namespace) -> int:
                 f"broker started (pid {result.pid}) on {result.bootstrap_servers} "
                 f"in {result.seconds:.1f} s{note}; log: {broker.log_file}"
             )
+        return 0
+    if action == "fetch":
+        classpath, resolved = broker.resolve_classpath()
+        how = "fetched with Maven" if resolved else "already cached"
+        print(f"{len(classpath)} jars {how} (pom {broker.config.pom})")
         return 0
     if action == "stop":
         if broker.stop():

@@ -1,0 +1,70 @@
+# streamrules: the commands of development, tests and CI. `make` (or `make help`) lists them.
+#
+# `make test` is the README's test command: it installs, starts a Kafka broker of its own
+# (a fresh one, on $(TEST_BROKER_PORT), data in .kafka/test), runs every test, and stops
+# the broker again, also when tests fail.
+
+PYTHON ?= python
+STREAMRULES ?= $(PYTHON) -m streamrules
+PYTEST_ARGS ?=
+TEST_BROKER_PORT ?= 19092
+TEST_BROKER_CONTROLLER_PORT ?= 19093
+TEST_BROKER_DIR ?= .kafka/test
+TEST_BROKER = --data-dir $(TEST_BROKER_DIR) --port $(TEST_BROKER_PORT) \
+	--controller-port $(TEST_BROKER_CONTROLLER_PORT)
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-unit lint typecheck broker-start broker-stop demo bench soak
+
+help: ## list the targets
+	@echo "usage: make <target>"
+	@echo
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: ## pip install -e '.[dev]' and fetch the Kafka jars (Maven; no-op when cached)
+	$(PYTHON) -m pip install -q -e '.[dev]'
+	$(STREAMRULES) broker fetch
+
+test: install ## install, start a test broker, run all tests, stop the broker
+	@set -u; \
+	broker=0; \
+	if $(STREAMRULES) broker stop $(TEST_BROKER) >/dev/null && rm -rf $(TEST_BROKER_DIR) && \
+	   $(STREAMRULES) broker start $(TEST_BROKER); then \
+		broker=1; \
+	elif [ "$${CI:-}" = "true" ]; then \
+		echo "make test: CI=true and the Kafka broker did not start" >&2; exit 1; \
+	else \
+		echo "make test: no broker: integration tests will start their own or be skipped" >&2; \
+	fi; \
+	trap '[ $$broker = 1 ] && $(STREAMRULES) broker stop $(TEST_BROKER)' EXIT; \
+	kafka=""; [ $$broker = 1 ] && kafka="--kafka-bootstrap=127.0.0.1:$(TEST_BROKER_PORT)"; \
+	$(PYTHON) -m pytest $$kafka $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; rc=0; fi; \
+	exit $$rc
+
+test-unit: ## the tests that need no broker (everything but tests/integration)
+	@$(PYTHON) -m pytest -m "not integration" --ignore=tests/integration $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc = 5 ]; then echo "make test-unit: pytest collected no tests" >&2; rc=0; fi; \
+	exit $$rc
+
+lint: ## ruff check and ruff format --check
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+typecheck: ## mypy (strict) on streamrules/
+	$(PYTHON) -m mypy
+
+broker-start: ## start the local Kafka broker (127.0.0.1:9092, data in .kafka/)
+	$(STREAMRULES) broker start
+
+broker-stop: ## stop the local Kafka broker
+	$(STREAMRULES) broker stop
+
+demo: install ## install, then `streamrules demo` (local broker, topics, stream, processor)
+	$(STREAMRULES) demo
+
+bench: ## the benchmarks: python -m benchmarks
+	$(PYTHON) -m benchmarks
+
+soak: ## the soak test: python -m benchmarks.soak
+	$(PYTHON) -m benchmarks.soak
