@@ -1,0 +1,308 @@
+"""Alpha network (engine stage 1): hashed dispatch of a fact to the alpha memories whose
+constant tests it passes.
+
+Each alpha memory is reached through one discriminating (attribute, constant) pair,
+indexed per fact type as ``type -> attribute -> constant -> memories``; an inserted fact
+looks up only the attributes some pattern discriminates on, so its cost does not grow
+with the number of patterns. Memories also keep hash indexes on the attributes their
+joins test for equality.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+from streamrules.rete.fact import MISSING, WME, freeze
+
+if TYPE_CHECKING:
+    from streamrules.rete.beta import JoinNode, Node
+
+Test = Callable[[dict[Any, Any]], bool]
+
+
+def idx_add(idx: dict[Any, dict[Any, None]], key: Any, item: Any) -> None:
+    try:
+        bucket = idx.get(key)
+    except TypeError:
+        key = freeze(key)
+        bucket = idx.get(key)
+    if bucket is None:
+        idx[key] = {item: None}
+    else:
+        bucket[item] = None
+
+
+def idx_remove(idx: dict[Any, dict[Any, None]], key: Any, item: Any) -> None:
+    try:
+        bucket = idx.get(key)
+    except TypeError:
+        key = freeze(key)
+        bucket = idx.get(key)
+    if bucket is not None:
+        bucket.pop(item, None)
+        if not bucket:
+            del idx[key]
+
+
+def idx_get(idx: dict[Any, dict[Any, None]], key: Any) -> dict[Any, None] | None:
+    try:
+        return idx.get(key)
+    except TypeError:
+        return idx.get(freeze(key))
+
+
+def make_getter(keys: tuple[Any, ...]) -> Callable[[Any], Any]:
+    """Key extractor: a scalar for one key, a tuple for several (``itemgetter``'s shape)."""
+    return itemgetter(*keys)
+
+
+class Index:
+    """A hash index of a memory on some keys, shared by the nodes joining on them."""
+
+    __slots__ = ("get", "map", "refs")
+
+    def __init__(self, keys: tuple[Any, ...]) -> None:
+        self.get = make_getter(keys)
+        self.map: dict[Any, dict[Any, None]] = {}
+        self.refs = 0
+
+
+class AlphaMemory:
+    """The facts passing one pattern's constant tests, and the nodes fed by them."""
+
+    __slots__ = (
+        "_intra",
+        "_snap",
+        "cls",
+        "consts",
+        "disc",
+        "indexes",
+        "items",
+        "joins",
+        "key",
+        "nodes",
+        "reads",
+        "required",
+        "successors",
+        "test",
+        "wild",
+    )
+
+    def __init__(
+        self,
+        key: Any,
+        cls: type,
+        consts: tuple[tuple[Any, Any], ...],
+        required: frozenset[Any],
+        intra: tuple[tuple[Any, Any], ...],
+    ) -> None:
+        self.key = key
+        self.cls = cls
+        self.consts = consts
+        self.required = required
+        self.items: dict[WME, None] = {}
+        self.indexes: dict[tuple[Any, ...], Index] = {}
+        # Linked successors (right activations), all nodes using this memory, and the
+        # join nodes among them (left unlinking).
+        self.successors: dict[Node, None] = {}
+        self.nodes: dict[Node, None] = {}
+        self.joins: dict[JoinNode, None] = {}
+        self._snap: tuple[Node, ...] | None = None
+        self.reads = frozenset(k for k, _ in consts) | required
+        self.disc: tuple[Any, Any] | None = None
+        self.test: Test | None = None
+        self._intra = intra
+        # How many joins on this memory re-test the whole fact (a Filter reads it).
+        self.wild = 0
+
+    def build_test(self) -> None:
+        consts = tuple(c for c in self.consts if c != self.disc)
+        required = tuple(self.required - {k for k, _ in self.consts})
+        intra = self._intra
+        if not consts and not required and not intra:
+            self.test = None
+            return
+
+        def test(d: dict[Any, Any]) -> bool:
+            for k, v in consts:
+                if k not in d or d[k] != v:
+                    return False
+            for k in required:
+                if k not in d:
+                    return False
+            return all(d[a] == d[b] for a, b in intra)
+
+        self.test = test
+
+    def full_test(self, d: dict[Any, Any]) -> bool:
+        for k, v in self.consts:
+            if k not in d or d[k] != v:
+                return False
+        return self.test is None or self.test(d)
+
+    def index(self, keys: tuple[Any, ...]) -> Index:
+        ix = self.indexes.get(keys)
+        if ix is None:
+            ix = self.indexes[keys] = Index(keys)
+            for w in self.items:
+                idx_add(ix.map, ix.get(w.data), w)
+        ix.refs += 1
+        return ix
+
+    def release_index(self, keys: tuple[Any, ...]) -> None:
+        ix = self.indexes[keys]
+        ix.refs -= 1
+        if ix.refs == 0:
+            del self.indexes[keys]
+
+    def snapshot(self) -> tuple[Node, ...]:
+        """Linked successors, descendants first (Doorenbos' ordering against duplicates)."""
+        snap = self._snap
+        if snap is None:
+            snap = self._snap = tuple(sorted(self.successors, key=_depth_key))
+        return snap
+
+    def link(self, node: Node) -> None:
+        if node not in self.successors:
+            self.successors[node] = None
+            self._snap = None
+
+    def unlink(self, node: Node) -> None:
+        if self.successors.pop(node, MISSING) is not MISSING:
+            self._snap = None
+
+    def insert(self, w: WME) -> None:
+        was_empty = not self.items
+        self.items[w] = None
+        w.amems[self] = None
+        d = w.data
+        for ix in self.indexes.values():
+            idx_add(ix.map, ix.get(d), w)
+        if was_empty:
+            for j in self.joins:
+                j.left_relink()
+
+    def remove(self, w: WME) -> None:
+        del self.items[w]
+        del w.amems[self]
+        d = w.data
+        for ix in self.indexes.values():
+            idx_remove(ix.map, ix.get(d), w)
+        if not self.items:
+            for j in self.joins:
+                j.left_unlink()
+
+    def __repr__(self) -> str:
+        consts = ", ".join(f"{k}={v!r}" for k, v in self.consts)
+        return f"{self.cls.__name__}({consts})"
+
+
+def _depth_key(node: Node) -> tuple[int, int]:
+    return (-node.depth, node.nid)
+
+
+class _TypeIndex:
+    __slots__ = ("by_attr", "plain")
+
+    def __init__(self) -> None:
+        self.plain: dict[AlphaMemory, None] = {}
+        self.by_attr: dict[Any, dict[Any, dict[AlphaMemory, None]]] = {}
+
+
+class AlphaNetwork:
+    """All alpha memories, shared between patterns with the same tests."""
+
+    __slots__ = ("memories", "types")
+
+    def __init__(self) -> None:
+        self.types: dict[type, _TypeIndex] = {}
+        self.memories: dict[Any, AlphaMemory] = {}
+
+    def dispatch(self, cls: type, d: dict[Any, Any]) -> list[AlphaMemory]:
+        """The memories a fact of type ``cls`` with values ``d`` belongs to."""
+        ti = self.types.get(cls)
+        if ti is None:
+            return []
+        out = [a for a in ti.plain if a.test is None or a.test(d)]
+        for attr, vmap in ti.by_attr.items():
+            v = d.get(attr, MISSING)
+            if v is MISSING:
+                continue
+            try:
+                bucket = vmap.get(v)
+            except TypeError:
+                bucket = vmap.get(freeze(v))
+            if bucket:
+                for a in bucket:
+                    if a.test is None or a.test(d):
+                        out.append(a)
+        return out
+
+    def get(
+        self,
+        cls: type,
+        consts: tuple[tuple[Any, Any], ...],
+        required: frozenset[Any],
+        intra: tuple[tuple[Any, Any], ...],
+        existing: Iterator[WME],
+    ) -> AlphaMemory:
+        key = (
+            cls,
+            frozenset((k, freeze(v)) for k, v in consts),
+            required,
+            frozenset(intra),
+        )
+        amem = self.memories.get(key)
+        if amem is not None:
+            return amem
+        amem = AlphaMemory(key, cls, consts, required, intra)
+        ti = self.types.get(cls)
+        if ti is None:
+            ti = self.types[cls] = _TypeIndex()
+        # Discriminate on the constant whose bucket is smallest, preferring attributes
+        # already indexed so that a fact looks up few attributes.
+        best: tuple[Any, Any] | None = None
+        best_rank: tuple[int, int] | None = None
+        for k, v in consts:
+            try:
+                hash(v)
+            except TypeError:
+                continue
+            vmap = ti.by_attr.get(k)
+            rank = (0, len(vmap.get(v, ()))) if vmap is not None else (1, 0)
+            if best_rank is None or rank < best_rank:
+                best, best_rank = (k, v), rank
+        amem.disc = best
+        amem.build_test()
+        if best is None:
+            ti.plain[amem] = None
+        else:
+            ti.by_attr.setdefault(best[0], {}).setdefault(best[1], {})[amem] = None
+        self.memories[key] = amem
+        for w in existing:
+            if amem.full_test(w.data):
+                amem.insert(w)
+        return amem
+
+    def drop(self, amem: AlphaMemory) -> None:
+        """Free a memory no node uses any more."""
+        del self.memories[amem.key]
+        ti = self.types[amem.cls]
+        if amem.disc is None:
+            del ti.plain[amem]
+        else:
+            k, v = amem.disc
+            vmap = ti.by_attr[k]
+            bucket = vmap[v]
+            del bucket[amem]
+            if not bucket:
+                del vmap[v]
+                if not vmap:
+                    del ti.by_attr[k]
+        if not ti.plain and not ti.by_attr:
+            del self.types[amem.cls]
+        for w in list(amem.items):
+            del w.amems[amem]
+        amem.items.clear()

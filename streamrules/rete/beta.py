@@ -1,0 +1,783 @@
+"""Beta network (engine stage 2): tokens, memories and the join, negative, NCC, filter,
+bind and production nodes of Doorenbos' Rete/UL.
+
+A token is one partial match: a link to its parent token, the fact it added, and
+``binds``, a flat tuple of bound values whose slot numbers the compiler fixes. Tokens are
+stored only in memory nodes (beta memories, negative, NCC, accumulate and production
+nodes); joins, filters and binds pass ``(parent, wme, binds)`` straight through.
+Removal is tree-based: a retracted fact's tokens and their descendants are found
+through ``wme.tokens`` and ``token.children``, never by scanning memories.
+Join nodes are right-unlinked from their alpha memory while their beta memory is empty
+and left-unlinked from their beta memory while their alpha memory is empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from streamrules.rete.alpha import AlphaMemory, Index, idx_add, idx_get, idx_remove
+from streamrules.rete.fact import SELF, WME
+
+if TYPE_CHECKING:
+    from streamrules.rete.network import ReteNetwork
+
+Emit = Callable[["Token", "WME | None", tuple[Any, ...]], None]
+
+
+class Token:
+    """A partial match stored in a memory node."""
+
+    __slots__ = (
+        "aux",
+        "binds",
+        "children",
+        "count",
+        "dead",
+        "fired",
+        "node",
+        "parent",
+        "recency",
+        "wme",
+    )
+
+    def __init__(
+        self, parent: Token | None, wme: WME | None, node: Node, binds: tuple[Any, ...]
+    ) -> None:
+        self.parent = parent
+        self.wme = wme
+        self.node = node
+        self.binds = binds
+        self.children: dict[Token, None] | None = None
+        self.dead = False
+        self.fired = False
+        self.count = 0
+        self.aux: Any = None
+        self.recency: int = 0
+        r = 0
+        if parent is not None:
+            r = parent.recency
+            ch = parent.children
+            if ch is None:
+                parent.children = {self: None}
+            else:
+                ch[self] = None
+        if wme is not None:
+            if wme.tag > r:
+                r = wme.tag
+            wme.tokens[self] = None
+        self.recency = r
+
+    def __repr__(self) -> str:
+        return f"<Token {self.node.kind} {self.binds!r}>"
+
+
+def _kill_all(stack: list[Token]) -> None:
+    while stack:
+        x = stack.pop()
+        if x.dead:
+            continue
+        x.dead = True
+        ch = x.children
+        if ch:
+            x.children = None
+            stack.extend(ch)
+        w = x.wme
+        if w is not None:
+            w.tokens.pop(x, None)
+        x.node.drop_token(x)
+
+
+def kill(t: Token) -> None:
+    """Delete a token and all its descendants."""
+    p = t.parent
+    if p is not None and p.children:
+        p.children.pop(t, None)
+    _kill_all([t])
+
+
+def kill_children(t: Token) -> None:
+    ch = t.children
+    if ch:
+        t.children = None
+        _kill_all(list(ch))
+
+
+_nid = 0
+
+
+class Node:
+    """Base of beta nodes."""
+
+    __slots__ = (
+        "all_children",
+        "amem",
+        "children",
+        "depth",
+        "net",
+        "nid",
+        "parent",
+        "share",
+        "src",
+    )
+    kind = "node"
+    stores = False
+
+    def __init__(self, net: ReteNetwork, parent: Node | None) -> None:
+        global _nid
+        _nid += 1
+        self.nid = _nid
+        self.net = net
+        self.parent = parent
+        self.depth: int = 0 if parent is None else parent.depth + 1
+        self.children: dict[Node, None] = {}
+        self.all_children: dict[Node, None] = {}
+        self.share: dict[Any, Node] = {}
+        self.amem: AlphaMemory | None = None
+        # The join whose output this memory node stores (None: not fed by a join).
+        self.src: Node | None = None
+        p = parent
+        while p is not None and p.kind in ("filter", "bind"):
+            p = p.parent
+        if p is not None and p.kind == "join":
+            self.src = p
+
+    def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
+        raise NotImplementedError
+
+    def right(self, w: WME) -> None:
+        """A fact entered the alpha memory."""
+
+    def right_remove(self, w: WME) -> None:
+        """A fact left the alpha memory (its tokens are already deleted)."""
+
+    def drop_token(self, t: Token) -> None:
+        """Forget a token being deleted."""
+
+    def replay(self, emit: Emit) -> None:
+        """Emit every current output of this node (to fill a newly built child)."""
+        raise NotImplementedError
+
+    def memory_size(self) -> int:
+        return 0
+
+    def reads_changed(self, changed: set[Any]) -> bool:
+        """Whether a change of these attributes of a fact can change this node's output."""
+        return False
+
+    def destroy(self) -> None:
+        """Detach this node (which has no children left) and delete its tokens."""
+        p = self.parent
+        if p is not None:
+            p.children.pop(self, None)
+            p.all_children.pop(self, None)
+            for k, v in list(p.share.items()):
+                if v is self:
+                    del p.share[k]
+            if isinstance(p, BetaMemory):
+                p.joins.pop(self, None)
+                if self in p.nccs:
+                    p.nccs.remove(self)
+        amem = self.amem
+        if amem is not None:
+            amem.nodes.pop(self, None)
+            amem.joins.pop(self, None)  # type: ignore[call-overload]
+            amem.unlink(self)
+
+    def label(self) -> str:
+        return self.kind
+
+
+class BetaMemory(Node):
+    """Stores tokens; parent of join nodes, with hash indexes on their left keys."""
+
+    __slots__ = ("indexes", "items", "joins", "nccs")
+    kind = "memory"
+    stores = True
+
+    def __init__(self, net: ReteNetwork, parent: Node | None) -> None:
+        super().__init__(net, parent)
+        self.items: dict[Token, None] = {}
+        self.indexes: dict[tuple[int, ...], Index] = {}
+        self.joins: dict[Node, None] = {}
+        self.nccs: list[Node] = []
+
+    def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
+        t = Token(parent, wme, self, binds)
+        items = self.items
+        if not items:
+            items[t] = None
+            for j in self.joins:
+                j.amem.link(j)  # type: ignore[union-attr]
+        else:
+            items[t] = None
+        for ix in self.indexes.values():
+            idx_add(ix.map, ix.get(binds), t)
+        for c in self.children:
+            c.left(t, None, binds)
+
+    def drop_token(self, t: Token) -> None:
+        items = self.items
+        del items[t]
+        binds = t.binds
+        for ix in self.indexes.values():
+            idx_remove(ix.map, ix.get(binds), t)
+        if not items:
+            for j in self.joins:
+                j.amem.unlink(j)  # type: ignore[union-attr]
+
+    def index(self, slots: tuple[int, ...]) -> Index:
+        ix = self.indexes.get(slots)
+        if ix is None:
+            ix = self.indexes[slots] = Index(slots)
+            for t in self.items:
+                idx_add(ix.map, ix.get(t.binds), t)
+        ix.refs += 1
+        return ix
+
+    def release_index(self, slots: tuple[int, ...]) -> None:
+        ix = self.indexes[slots]
+        ix.refs -= 1
+        if ix.refs == 0:
+            del self.indexes[slots]
+
+    def add_child(self, node: Node, linked: bool = True) -> None:
+        self.all_children[node] = None
+        if linked:
+            self.children[node] = None
+            self._nccs_last()
+
+    def relink(self, node: Node) -> None:
+        if node not in self.children:
+            self.children[node] = None
+            self._nccs_last()
+
+    def _nccs_last(self) -> None:
+        # An NCC node must see a left activation after its subnetwork has (Doorenbos 2.8).
+        for n in self.nccs:
+            if n in self.children:
+                del self.children[n]
+                self.children[n] = None
+
+    def replay(self, emit: Emit) -> None:
+        for t in list(self.items):
+            emit(t, None, t.binds)
+
+    def memory_size(self) -> int:
+        return len(self.items)
+
+    def destroy(self) -> None:
+        for t in list(self.items):
+            kill(t)
+        super().destroy()
+
+
+class JoinNode(Node):
+    """Joins the tokens of its beta memory with the facts of an alpha memory on equality
+    of bound variables (hashed on both sides)."""
+
+    __slots__ = ("ext", "ext1", "lix", "lkeys", "reads", "reads_all", "rget", "rix", "rkeys")
+    kind = "join"
+
+    def __init__(
+        self,
+        net: ReteNetwork,
+        parent: BetaMemory,
+        amem: AlphaMemory,
+        lkeys: tuple[int, ...],
+        rkeys: tuple[Any, ...],
+        ext_keys: tuple[Any, ...],
+    ) -> None:
+        super().__init__(net, parent)
+        self.amem = amem
+        self.lkeys = lkeys
+        self.rkeys = rkeys
+        if lkeys:
+            self.lix: Index | None = parent.index(lkeys)
+            self.rix: Index | None = amem.index(rkeys)
+            self.rget: Callable[[Any], Any] = self.rix.get
+        else:
+            self.lix = self.rix = None
+            self.rget = _none
+        from operator import itemgetter
+
+        self.ext1 = ext_keys == (SELF,)
+        self.ext = itemgetter(*ext_keys) if not self.ext1 else _none
+        self.reads = frozenset(k for k in (*rkeys, *ext_keys) if k is not SELF)
+        self.reads_all = False
+        amem.nodes[self] = None
+        amem.joins[self] = None
+        parent.joins[self] = None
+        parent.add_child(self, linked=bool(amem.items))
+        if parent.items:
+            amem.link(self)
+
+    def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
+        rix = self.rix
+        if rix is None:
+            bucket: dict[WME, None] | None = self.amem.items  # type: ignore[union-attr]
+        else:
+            bucket = idx_get(rix.map, self.lix.get(binds))  # type: ignore[union-attr]
+            if bucket is None:
+                return
+        children = self.children
+        if self.ext1:
+            for w in bucket:  # type: ignore[union-attr]
+                nb = (*binds, w)
+                for c in children:
+                    c.left(parent, w, nb)
+        else:
+            ext = self.ext
+            for w in bucket:  # type: ignore[union-attr]
+                nb = binds + ext(w.data)
+                for c in children:
+                    c.left(parent, w, nb)
+
+    def right(self, w: WME) -> None:
+        lix = self.lix
+        if lix is None:
+            bucket: dict[Token, None] | None = self.parent.items  # type: ignore[union-attr]
+        else:
+            bucket = idx_get(lix.map, self.rget(w.data))
+        if not bucket:
+            return
+        e = (w,) if self.ext1 else self.ext(w.data)
+        children = self.children
+        for t in tuple(bucket):
+            nb = t.binds + e
+            for c in children:
+                c.left(t, w, nb)
+
+    def replay(self, emit: Emit) -> None:
+        for t in list(self.parent.items):  # type: ignore[union-attr]
+            rix = self.rix
+            if rix is None:
+                bucket = self.amem.items  # type: ignore[union-attr]
+            else:
+                bucket = idx_get(rix.map, self.lix.get(t.binds)) or {}  # type: ignore[union-attr]
+            for w in list(bucket):
+                e = (w,) if self.ext1 else self.ext(w.data)
+                emit(t, w, t.binds + e)
+
+    def left_unlink(self) -> None:
+        self.parent.children.pop(self, None)  # type: ignore[union-attr]
+
+    def left_relink(self) -> None:
+        self.parent.relink(self)  # type: ignore[union-attr]
+
+    def reads_changed(self, changed: set[Any]) -> bool:
+        return self.reads_all or not self.reads.isdisjoint(changed)
+
+    def destroy(self) -> None:
+        super().destroy()
+        if self.lix is not None:
+            self.parent.release_index(self.lkeys)  # type: ignore[union-attr]
+            self.amem.release_index(self.rkeys)  # type: ignore[union-attr]
+
+    def label(self) -> str:
+        return f"join {self.amem!r} on {list(self.rkeys)}"
+
+
+def _none(_: Any) -> Any:
+    return None
+
+
+class _CountingNode(Node):
+    """Shared part of negative/exists nodes: tokens counting the facts that match them."""
+
+    __slots__ = ("exists", "items", "lget", "lkeys", "own", "reads", "rget", "rix", "rkeys")
+    stores = True
+
+    def setup(self, amem: AlphaMemory, lkeys: tuple[int, ...], rkeys: tuple[Any, ...]) -> None:
+        self.amem = amem
+        self.lkeys = lkeys
+        self.rkeys = rkeys
+        self.items: dict[Token, None] = {}
+        self.reads = frozenset(k for k in rkeys if k is not SELF)
+        amem.nodes[self] = None
+        if lkeys:
+            self.rix: Index | None = amem.index(rkeys)
+            self.own: Index | None = Index(lkeys)
+            self.lget: Callable[[Any], Any] = self.own.get
+            self.rget: Callable[[Any], Any] = self.rix.get
+        else:
+            self.rix = self.own = None
+            self.lget = self.rget = _none
+
+    def matching(self, binds: tuple[Any, ...]) -> int:
+        if self.rix is None:
+            return len(self.amem.items)  # type: ignore[union-attr]
+        b = idx_get(self.rix.map, self.lget(binds))
+        return len(b) if b else 0
+
+    def tokens_for(self, w: WME) -> tuple[Token, ...]:
+        if self.own is None:
+            return tuple(self.items)
+        b = idx_get(self.own.map, self.rget(w.data))
+        return tuple(b) if b else ()
+
+    def store(self, t: Token) -> None:
+        if not self.items:
+            self.amem.link(self)  # type: ignore[union-attr]
+        self.items[t] = None
+        if self.own is not None:
+            idx_add(self.own.map, self.lget(t.binds), t)
+
+    def drop_token(self, t: Token) -> None:
+        del self.items[t]
+        if self.own is not None:
+            idx_remove(self.own.map, self.lget(t.binds), t)
+        if not self.items:
+            self.amem.unlink(self)  # type: ignore[union-attr]
+
+    def memory_size(self) -> int:
+        return len(self.items)
+
+    def reads_changed(self, changed: set[Any]) -> bool:
+        return not self.reads.isdisjoint(changed)
+
+    def destroy(self) -> None:
+        for t in list(self.items):
+            kill(t)
+        super().destroy()
+        if self.rix is not None:
+            self.amem.release_index(self.rkeys)  # type: ignore[union-attr]
+
+
+class NegativeNode(_CountingNode):
+    """``NOT pattern`` (or ``EXISTS pattern`` when ``exists``) on a single pattern."""
+
+    __slots__ = ()
+    kind = "not"
+
+    def __init__(
+        self,
+        net: ReteNetwork,
+        parent: Node,
+        amem: AlphaMemory,
+        lkeys: tuple[int, ...],
+        rkeys: tuple[Any, ...],
+        exists: bool,
+    ) -> None:
+        super().__init__(net, parent)
+        self.exists = exists
+        self.setup(amem, lkeys, rkeys)
+
+    def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
+        t = Token(parent, wme, self, binds)
+        n = t.count = self.matching(binds)
+        self.store(t)
+        if (n == 0) is not self.exists:
+            for c in self.children:
+                c.left(t, None, binds)
+
+    def right(self, w: WME) -> None:
+        for t in self.tokens_for(w):
+            t.count += 1
+            if t.count == 1:
+                if self.exists:
+                    for c in self.children:
+                        c.left(t, None, t.binds)
+                else:
+                    kill_children(t)
+
+    def right_remove(self, w: WME) -> None:
+        for t in self.tokens_for(w):
+            t.count -= 1
+            if t.count == 0:
+                if self.exists:
+                    kill_children(t)
+                else:
+                    self.net._defer(t)
+
+    def unblock(self, t: Token) -> None:
+        if not t.dead and not t.children and (t.count == 0) is not self.exists:
+            for c in self.children:
+                c.left(t, None, t.binds)
+
+    def replay(self, emit: Emit) -> None:
+        for t in list(self.items):
+            if (t.count == 0) is not self.exists:
+                emit(t, None, t.binds)
+
+    def label(self) -> str:
+        return f"{'exists' if self.exists else 'not'} {self.amem!r}"
+
+
+class FilterNode(Node):
+    """Passes on the partial matches for which a test of bound variables holds."""
+
+    __slots__ = ("call", "fn", "what")
+    kind = "filter"
+
+    def __init__(
+        self,
+        net: ReteNetwork,
+        parent: Node,
+        fn: Callable[..., Any],
+        slots: tuple[int, ...],
+        what: tuple[str, str],
+    ) -> None:
+        super().__init__(net, parent)
+        self.fn = fn
+        self.what = what
+        self.call = make_call(fn, slots)
+
+    def test(self, binds: tuple[Any, ...]) -> bool:
+        try:
+            return bool(self.call(binds))
+        except Exception as exc:  # a user test raising must not corrupt the network
+            self.net._user_error(exc, self.what)
+            return False
+
+    def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
+        if self.test(binds):
+            for c in self.children:
+                c.left(parent, wme, binds)
+
+    def replay(self, emit: Emit) -> None:
+        def through(p: Token, w: WME | None, b: tuple[Any, ...]) -> None:
+            if self.test(b):
+                emit(p, w, b)
+
+        self.parent.replay(through)  # type: ignore[union-attr]
+
+    def label(self) -> str:
+        return self.what[1]
+
+
+class BindNode(Node):
+    """Appends ``fn(bound variables)`` to the bindings."""
+
+    __slots__ = ("call", "fn", "what")
+    kind = "bind"
+
+    def __init__(
+        self,
+        net: ReteNetwork,
+        parent: Node,
+        fn: Callable[..., Any],
+        slots: tuple[int, ...],
+        what: tuple[str, str],
+    ) -> None:
+        super().__init__(net, parent)
+        self.fn = fn
+        self.what = what
+        self.call = make_call(fn, slots)
+
+    def compute(self, binds: tuple[Any, ...]) -> tuple[bool, Any]:
+        try:
+            return True, self.call(binds)
+        except Exception as exc:
+            self.net._user_error(exc, self.what)
+            return False, None
+
+    def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
+        ok, v = self.compute(binds)
+        if ok:
+            nb = (*binds, v)
+            for c in self.children:
+                c.left(parent, wme, nb)
+
+    def replay(self, emit: Emit) -> None:
+        def through(p: Token, w: WME | None, b: tuple[Any, ...]) -> None:
+            ok, v = self.compute(b)
+            if ok:
+                emit(p, w, (*b, v))
+
+        self.parent.replay(through)  # type: ignore[union-attr]
+
+    def label(self) -> str:
+        return self.what[1]
+
+
+def make_call(fn: Callable[..., Any], slots: tuple[int, ...]) -> Callable[[tuple[Any, ...]], Any]:
+    """Compile ``fn(*bound values)`` once; facts are passed as the user's objects."""
+    n = len(slots)
+    if n == 0:
+        return lambda b: fn()
+    if n == 1:
+        (i,) = slots
+
+        def call1(b: tuple[Any, ...]) -> Any:
+            x = b[i]
+            return fn(x.fact if type(x) is WME else x)
+
+        return call1
+    if n == 2:
+        i, j = slots
+
+        def call2(b: tuple[Any, ...]) -> Any:
+            x = b[i]
+            y = b[j]
+            return fn(x.fact if type(x) is WME else x, y.fact if type(y) is WME else y)
+
+        return call2
+
+    def calln(b: tuple[Any, ...]) -> Any:
+        return fn(*[x.fact if type(x) is WME else x for x in (b[k] for k in slots)])
+
+    return calln
+
+
+class NccNode(Node):
+    """``NOT (conjunction)`` / ``EXISTS (conjunction)``: owns one token per left match and
+    counts the subnetwork's results for it (Doorenbos' negated conjunctive conditions)."""
+
+    __slots__ = ("exists", "items", "owners", "partner")
+    kind = "ncc"
+    stores = True
+
+    def __init__(self, net: ReteNetwork, parent: Node, partner: NccPartner, exists: bool) -> None:
+        super().__init__(net, parent)
+        self.depth = max(self.depth, partner.depth) + 1
+        self.partner = partner
+        self.exists = exists
+        self.items: dict[Token, None] = {}
+        self.owners: dict[tuple[Token, WME | None], Token] = {}
+        partner.ncc = self
+
+    def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
+        t = Token(parent, wme, self, binds)
+        key = (parent, wme)
+        self.items[t] = None
+        self.owners[key] = t
+        buf = self.partner.buffer.pop(key, None)
+        if buf:
+            for r in buf:
+                r.aux = t
+            t.count = len(buf)
+        if (t.count == 0) is not self.exists:
+            for c in self.children:
+                c.left(t, None, binds)
+
+    def drop_token(self, t: Token) -> None:
+        del self.items[t]
+        self.owners.pop((t.parent, t.wme), None)  # type: ignore[arg-type]
+
+    def result_added(self, owner: Token) -> None:
+        owner.count += 1
+        if owner.count == 1:
+            if self.exists:
+                for c in self.children:
+                    c.left(owner, None, owner.binds)
+            else:
+                kill_children(owner)
+
+    def result_removed(self, owner: Token) -> None:
+        owner.count -= 1
+        if owner.count == 0:
+            if self.exists:
+                kill_children(owner)
+            else:
+                self.net._defer(owner)
+
+    def unblock(self, t: Token) -> None:
+        if not t.dead and not t.children and (t.count == 0) is not self.exists:
+            for c in self.children:
+                c.left(t, None, t.binds)
+
+    def replay(self, emit: Emit) -> None:
+        for t in list(self.items):
+            if (t.count == 0) is not self.exists:
+                emit(t, None, t.binds)
+
+    def memory_size(self) -> int:
+        return len(self.items)
+
+    def destroy(self) -> None:
+        for t in list(self.items):
+            kill(t)
+        super().destroy()
+        if isinstance(self.parent, BetaMemory) and self in self.parent.nccs:
+            self.parent.nccs.remove(self)
+
+    def label(self) -> str:
+        return "exists (conjunction)" if self.exists else "not (conjunction)"
+
+
+class NccPartner(Node):
+    """Bottom of an NCC subnetwork: hands each result to the owner token it belongs to."""
+
+    __slots__ = ("buffer", "drop_wme", "levels", "ncc", "results")
+    kind = "ncc-partner"
+    stores = True
+
+    def __init__(self, net: ReteNetwork, parent: Node, levels: int, drop_wme: bool) -> None:
+        super().__init__(net, parent)
+        self.levels = levels
+        self.drop_wme = drop_wme
+        self.buffer: dict[tuple[Token, WME | None], list[Token]] = {}
+        self.results: dict[Token, None] = {}
+        self.ncc: NccNode
+
+    def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
+        r = Token(parent, wme, self, binds)
+        self.results[r] = None
+        t: Token = parent
+        w = wme
+        for _ in range(self.levels):
+            w = t.wme
+            t = t.parent  # type: ignore[assignment]
+        key = (t, None if self.drop_wme else w)
+        owner = self.ncc.owners.get(key)
+        if owner is None:
+            self.buffer.setdefault(key, []).append(r)
+            return
+        r.aux = owner
+        self.ncc.result_added(owner)
+
+    def drop_token(self, r: Token) -> None:
+        del self.results[r]
+        owner = r.aux
+        if owner is not None and not owner.dead:
+            self.ncc.result_removed(owner)
+
+    def replay(self, emit: Emit) -> None:  # pragma: no cover - nothing hangs below a partner
+        return
+
+    def memory_size(self) -> int:
+        return len(self.results)
+
+    def destroy(self) -> None:
+        for t in list(self.results):
+            kill(t)
+        super().destroy()
+
+
+class PNode(Node):
+    """A production's terminal node: each token is a match (an activation)."""
+
+    __slots__ = ("branch", "info", "items", "order", "prod")
+    kind = "production"
+    stores = True
+
+    def __init__(self, net: ReteNetwork, parent: Node, prod: Any, info: Any) -> None:
+        super().__init__(net, parent)
+        self.prod = prod
+        self.info = info
+        self.items: dict[Token, None] = {}
+        self.order = 0
+
+    def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
+        t = Token(parent, wme, self, binds)
+        self.items[t] = None
+        self.net._activate(self, t)
+
+    def drop_token(self, t: Token) -> None:
+        del self.items[t]
+        self.net._deactivate(self, t)
+
+    def replay(self, emit: Emit) -> None:  # pragma: no cover - a production has no children
+        return
+
+    def memory_size(self) -> int:
+        return len(self.items)
+
+    def destroy(self) -> None:
+        for t in list(self.items):
+            kill(t)
+        super().destroy()
+
+    def label(self) -> str:
+        return f"production {self.prod.name}"

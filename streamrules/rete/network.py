@@ -1,0 +1,533 @@
+"""The network (engine entry point): facts in, matches and firings out.
+
+``ReteNetwork`` owns the alpha network, the beta network and the agenda, and runs every
+change as one operation: propagate, then run what had to wait until the network was
+consistent again (unblocked negations, re-emitted aggregates, retraction of logical
+facts whose support went), then report errors raised by user tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from streamrules.errors import RuleError
+from streamrules.rete.agenda import Agenda, Listener, Match, sort_key
+from streamrules.rete.alpha import AlphaMemory, _depth_key, idx_add, idx_remove
+from streamrules.rete.beta import BetaMemory, NccNode, Node, PNode, Token, kill
+from streamrules.rete.compiler import NET_ARG, Compiler, dnf
+from streamrules.rete.conditions import V
+from streamrules.rete.fact import SELF, WME, Fact, user_value
+from streamrules.rete.production import Production
+
+log = logging.getLogger(__name__)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+class ReteNetwork:
+    """A forward-chaining production system (py-rete's API on a Rete/UL matcher)."""
+
+    def __init__(self) -> None:
+        from streamrules.rete.alpha import AlphaNetwork
+
+        self.alpha = AlphaNetwork()
+        self.root = BetaMemory(self, None)
+        self._dummy = Token(None, None, self.root, ())
+        self.root.items[self._dummy] = None
+        self.agenda = Agenda()
+        self._wmes: dict[int, WME] = {}
+        self._by_cls: dict[type, dict[WME, None]] = {}
+        self._tag = 0
+        self._gen = 0
+        self._prods: dict[Production, list[PNode]] = {}
+        self._porder = 0
+        self._listeners: list[Listener] = []
+        self._injected: dict[str, Any] = {}
+        self._deferred: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        self._errors: list[RuleError] = []
+        self._logical_gone: list[WME] = []
+        self._busy = False
+        self._firing: Token | None = None
+
+    # -- operations --------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        if self._busy:
+            raise RuleError(
+                "the network cannot be changed while it is matching (from a listener or a test)"
+            )
+        self._busy = True
+
+    def _end(self) -> None:
+        try:
+            deferred = self._deferred
+            i = 0
+            while i < len(deferred):
+                fn, args = deferred[i]
+                fn(*args)
+                i += 1
+            deferred.clear()
+        finally:
+            self._deferred = []
+            self._busy = False
+        while self._logical_gone:
+            w = self._logical_gone.pop()
+            if w.alive and w.support is not None and not w.support:
+                self._begin()
+                try:
+                    self._retract(w)
+                finally:
+                    self._end()
+        if self._errors:
+            err = self._errors[0]
+            self._errors.clear()
+            raise err
+
+    def _defer(self, t: Token) -> None:
+        self._deferred.append((t.node.unblock, (t,)))  # type: ignore[attr-defined]
+
+    def _defer_call(self, fn: Callable[..., None], *args: Any) -> None:
+        self._deferred.append((fn, args))
+
+    def _user_error(self, exc: Exception, what: tuple[str, str]) -> None:
+        err = RuleError(f"{type(exc).__name__}: {exc}", production=what[0], condition=what[1])
+        err.__cause__ = exc
+        log.warning("rule test failed: %s", err)
+        self._errors.append(err)
+
+    # -- productions ---------------------------------------------------------------------
+
+    def add_production(self, prod: Production) -> None:
+        """Compile a production into the network; matches on existing facts appear at once."""
+        if not isinstance(prod, Production):
+            raise RuleError(f"add_production needs a Production, got {type(prod).__name__}")
+        if prod.__wrapped__ is None:
+            raise RuleError(
+                "the production has no action (use @Production(...) on a function)",
+                production=prod.name,
+            )
+        if prod in self._prods:
+            raise RuleError("the production is already in this network", production=prod.name)
+        branches = dnf(prod.pattern, prod.name)
+        self._begin()
+        try:
+            order = self._porder
+            self._porder += 1
+            comp = Compiler(self, prod)
+            pnodes: list[PNode] = []
+            try:
+                for br in branches:
+                    pnodes.append(comp.production(br, order))
+            except BaseException:
+                for pn in pnodes:
+                    self._destroy_up(pn)
+                for node in reversed(comp.created):
+                    if (
+                        not node.all_children
+                        and node.parent is not None
+                        and (node in node.parent.all_children)
+                    ):
+                        self._destroy_up(node)
+                raise
+            self._prods[prod] = pnodes
+        finally:
+            self._end()
+
+    def remove_production(self, prod: Production) -> None:
+        """Remove a production, its matches and the nodes no other production uses."""
+        pnodes = self._prods.pop(prod, None)
+        if pnodes is None:
+            raise RuleError("the production is not in this network", production=prod.name)
+        self._begin()
+        try:
+            for pn in pnodes:
+                self._destroy_up(pn)
+        finally:
+            self._end()
+
+    def _destroy_up(self, node: Node) -> None:
+        work = [node]
+        while work:
+            n = work.pop()
+            if n.all_children or n is self.root:
+                continue
+            if n.parent is not None and n not in n.parent.all_children:
+                continue
+            parent = n.parent
+            n.destroy()
+            if isinstance(n, NccNode):
+                work.append(n.partner)
+            amem = n.amem
+            if amem is not None and not amem.nodes and amem.key in self.alpha.memories:
+                self.alpha.drop(amem)
+            if parent is not None:
+                work.append(parent)
+
+    @property
+    def productions(self) -> list[Production]:
+        return list(self._prods)
+
+    # -- facts -----------------------------------------------------------------------------
+
+    def _wmes_of(self, cls: type) -> Iterable[WME]:
+        return list(self._by_cls.get(cls, ()))
+
+    def _snapshot(self, f: Fact, seen: set[int]) -> dict[Any, Any]:
+        d: dict[Any, Any] = {}
+        for k, v in f.items():
+            if isinstance(v, (V, Fact, list, tuple)) or type(k) is V:
+                if isinstance(v, V) or isinstance(k, V):
+                    raise RuleError(f"a fact cannot hold a variable: {f!r}")
+                if isinstance(v, Fact):
+                    sub = self._wmes.get(id(v))
+                    if sub is None:
+                        if id(v) in seen:
+                            raise RuleError(f"a fact cannot contain itself: {f!r}")
+                        sub = self._assert(v, seen)
+                    d[k] = sub
+                    continue
+                if isinstance(v, (list, tuple)) and any(isinstance(x, V) for x in v):
+                    raise RuleError(f"a fact cannot hold a variable: {f!r}")
+            d[k] = v
+        return d
+
+    def _assert(self, f: Fact, seen: set[int] | None = None) -> WME:
+        if seen is None:
+            seen = set()
+        seen.add(id(f))
+        d = self._snapshot(f, seen)
+        self._tag += 1
+        w = WME(f, self._tag)
+        d[SELF] = w
+        w.data = d
+        self._wmes[id(f)] = w
+        by = self._by_cls.get(w.cls)
+        if by is None:
+            by = self._by_cls[w.cls] = {}
+        by[w] = None
+        for lst in self._listeners:
+            lst.on_assert(f)
+        for amem in self.alpha.dispatch(w.cls, d):
+            amem.insert(w)
+            for node in amem.snapshot():
+                node.right(w)
+        return w
+
+    def _retract(self, w: WME) -> None:
+        amems = list(w.amems)
+        for a in amems:
+            a.remove(w)
+        if w.tokens:
+            for t in list(w.tokens):
+                if not t.dead:
+                    kill(t)
+        for a in amems:
+            for node in a.snapshot():
+                node.right_remove(w)
+        w.alive = False
+        del self._wmes[id(w.fact)]
+        del self._by_cls[w.cls][w]
+        for lst in self._listeners:
+            lst.on_retract(w.fact)
+
+    def add_fact(self, fact: Fact, *, logical: bool = False) -> Fact:
+        """Assert a fact (a snapshot of it); facts nested in it are asserted too.
+
+        ``logical=True`` (only inside an action) ties the fact to the firing match: it is
+        retracted when that match goes away (and no other logical assertion supports it).
+        """
+        if not isinstance(fact, Fact):
+            raise RuleError(f"add_fact needs a Fact, got {type(fact).__name__}")
+        tok = self._firing
+        if logical and tok is None:
+            raise RuleError("add_fact(..., logical=True) is only allowed inside an action")
+        w = self._wmes.get(id(fact))
+        if w is not None:
+            if logical:
+                if w.support is not None and tok is not None:
+                    self._support(w, tok)
+            else:
+                w.support = None
+            return fact
+        self._begin()
+        try:
+            w = self._assert(fact)
+            if logical and tok is not None:
+                w.support = {}
+                self._support(w, tok)
+        finally:
+            self._end()
+        return fact
+
+    def _support(self, w: WME, tok: Token) -> None:
+        assert w.support is not None
+        if tok.dead:
+            if not w.support:
+                self._logical_gone.append(w)
+            return
+        w.support[tok] = None
+        if tok.aux is None:
+            tok.aux = [w]
+        else:
+            tok.aux.append(w)
+
+    def remove_fact(self, fact: Fact) -> None:
+        """Retract a fact: only the partial matches it is part of are touched."""
+        w = self._wmes.get(id(fact))
+        if w is None:
+            raise RuleError(f"remove_fact: the fact is not in the network: {fact!r}")
+        self._begin()
+        try:
+            self._retract(w)
+        finally:
+            self._end()
+
+    def update_fact(self, fact: Fact) -> None:
+        """Apply the changes made to a fact since it was added or last updated (a modify).
+
+        Matches that do not depend on a changed attribute stay in place (they do not fire
+        again); the others are withdrawn and re-created.
+        """
+        w = self._wmes.get(id(fact))
+        if w is None:
+            raise RuleError(f"update_fact: the fact is not in the network: {fact!r}")
+        self._begin()
+        try:
+            self._modify(w)
+        finally:
+            self._end()
+
+    def _modify(self, w: WME) -> None:
+        old = w.data
+        new = self._snapshot(w.fact, {id(w.fact)})
+        new[SELF] = w
+        changed = {
+            k
+            for k in old.keys() | new.keys()
+            if k is not SELF and (k not in old or k not in new or not _same_value(old[k], new[k]))
+        }
+        if not changed:
+            return
+        new_amems = self.alpha.dispatch(w.cls, new)
+        old_set = w.amems
+        new_set = dict.fromkeys(new_amems)
+        leave = [a for a in old_set if a not in new_set]
+        enter = [a for a in new_amems if a not in old_set]
+        stay = [a for a in new_amems if a in old_set]
+        affected: list[Node] = []
+        for a in stay:
+            if a.wild or not a.reads.isdisjoint(changed):
+                affected.extend(n for n in a.snapshot() if n.reads_changed(changed))
+        # 1. withdraw what depended on the old values (propagation of unblocked
+        #    negations and changed aggregates waits for step 3 to finish)
+        for a in leave:
+            a.remove(w)
+        gone_joins = {n for n in affected if n.kind == "join"}
+        leave_set = set(leave)
+        if w.tokens:
+            for t in list(w.tokens):
+                if t.dead:
+                    continue
+                src = t.node.src
+                if src is not None and (src in gone_joins or src.amem in leave_set):
+                    kill(t)
+        for a in leave:
+            for node in a.snapshot():
+                node.right_remove(w)
+        for node in affected:
+            if node.kind != "join":
+                node.right_remove(w)
+        # 2. switch to the new values
+        for a in stay:
+            for ix in a.indexes.values():
+                ko = ix.get(old)
+                kn = ix.get(new)
+                if not _same_value(ko, kn):
+                    idx_remove(ix.map, ko, w)
+                    idx_add(ix.map, kn, w)
+        w.data = new
+        self._tag += 1
+        w.tag = self._tag
+        # 3. re-derive, descendants first so that no match is produced twice
+        for a in enter:
+            a.insert(w)
+        nodes = list(affected)
+        for a in enter:
+            nodes.extend(a.snapshot())
+        nodes.sort(key=_depth_key)
+        for node in nodes:
+            node.right(w)
+        for lst in self._listeners:
+            lst.on_modify(w.fact)
+
+    @property
+    def facts(self) -> list[Fact]:
+        """The live facts (the user's objects), in assertion order."""
+        return [w.fact for w in self._wmes.values()]
+
+    def __contains__(self, fact: object) -> bool:
+        return id(fact) in self._wmes
+
+    # -- agenda --------------------------------------------------------------------------
+
+    def _activate(self, pnode: PNode, t: Token) -> None:
+        self.agenda.push(t, pnode.prod.salience, pnode.order)
+        if self._listeners:
+            m = Match(self, t)
+            for lst in self._listeners:
+                lst.on_activation_added(m)
+
+    def _deactivate(self, pnode: PNode, t: Token) -> None:
+        if not t.fired:
+            self.agenda.gone()
+            if self._listeners:
+                m = Match(self, t)
+                for lst in self._listeners:
+                    lst.on_activation_removed(m)
+        sup = t.aux
+        if sup:
+            for w in sup:
+                s = w.support
+                if w.alive and s is not None:
+                    s.pop(t, None)
+                    if not s:
+                        self._logical_gone.append(w)
+
+    def _args(self, t: Token) -> dict[str, Any]:
+        node: PNode = t.node  # type: ignore[assignment]
+        prod = node.prod
+        b = t.binds
+        kw: dict[str, Any] = {}
+        if prod.var_kw:
+            for name, i in node.info.var_slots.items():
+                kw[name] = user_value(b[i])
+            kw.update(self._injected)
+            kw["net"] = self
+        for name, slot, has_default in node.info.plan:
+            if slot >= 0:
+                v = b[slot]
+                kw[name] = v.fact if type(v) is WME else v
+            elif slot == NET_ARG:
+                kw[name] = self
+            elif name in self._injected:
+                kw[name] = self._injected[name]
+            elif not has_default:
+                raise RuleError(
+                    f"action argument {name!r} is not a bound variable, 'net' or an injected value",
+                    production=prod.name,
+                )
+        return kw
+
+    def _fire(self, t: Token) -> Any:
+        if self._busy:
+            raise RuleError("cannot fire while the network is matching")
+        node: PNode = t.node  # type: ignore[assignment]
+        prod = node.prod
+        if t.dead:
+            raise RuleError("this match no longer holds", production=prod.name)
+        if not t.fired:
+            t.fired = True
+            self.agenda.gone()
+        kw = self._args(t)
+        prev = self._firing
+        self._firing = t
+        try:
+            result = prod.__wrapped__(**kw)
+        except Exception as exc:
+            raise RuleError(
+                f"action raised {type(exc).__name__}: {exc}", production=prod.name
+            ) from exc
+        finally:
+            self._firing = prev
+        if self._listeners:
+            m = Match(self, t)
+            for lst in self._listeners:
+                lst.on_fire(m, result)
+        return result
+
+    def run(self, n: int | None = None) -> int:
+        """Fire up to ``n`` activations (all when None) in agenda order; how many fired."""
+        if n is not None and n < 0:
+            raise RuleError(f"run(n) needs n >= 0, got {n}")
+        fired = 0
+        agenda = self.agenda
+        while n is None or fired < n:
+            t = agenda.pop()
+            if t is None:
+                break
+            self._fire(t)
+            fired += 1
+        return fired
+
+    def _tokens(self) -> list[Token]:
+        toks = [t for pns in self._prods.values() for pn in pns for t in pn.items]
+        toks.sort(key=sort_key)
+        return toks
+
+    @property
+    def matches(self) -> list[Match]:
+        """All current matches (fired or not), in agenda order."""
+        return [Match(self, t) for t in self._tokens()]
+
+    @property
+    def new_matches(self) -> list[Match]:
+        """The matches that have not fired yet, in agenda order."""
+        return [Match(self, t) for t in self._tokens() if not t.fired]
+
+    # -- extras ----------------------------------------------------------------------------
+
+    def inject(self, name: str, value: Any) -> None:
+        """Make ``value`` available to actions as the argument ``name``."""
+        if name == "net":
+            raise RuleError("'net' is reserved for the network itself")
+        self._injected[name] = value
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        self._listeners.remove(listener)
+
+    def nodes(self) -> list[Node]:
+        """Every beta node, parents before children."""
+        out: list[Node] = []
+        stack: list[Node] = [self.root]
+        seen: set[int] = set()
+        while stack:
+            n = stack.pop()
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            out.append(n)
+            stack.extend(reversed(list(n.all_children)))
+        return out
+
+    def stats(self) -> Mapping[str, int]:
+        """Sizes: beta nodes, alpha memories, facts, matches, pending activations."""
+        return {
+            "beta_nodes": len(self.nodes()),
+            "alpha_memories": len(self.alpha.memories),
+            "facts": len(self._wmes),
+            "matches": sum(len(pn.items) for pns in self._prods.values() for pn in pns),
+            "agenda": len(self.agenda),
+        }
+
+    def alpha_memories(self) -> list[AlphaMemory]:
+        return list(self.alpha.memories.values())
+
+    def to_dot(self) -> str:
+        """The network as Graphviz DOT, each node labelled with its memory size."""
+        from streamrules.rete.dot import to_dot
+
+        return to_dot(self)

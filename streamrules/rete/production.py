@@ -1,0 +1,56 @@
+"""Productions (rule-authoring stage): a left-hand side and an action, built with
+``@Production(...)`` as a decorator, py-rete style."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from streamrules.errors import RuleError
+
+
+class Production:
+    """A rule: ``@Production(conditions, salience=0, name=None)`` around its action.
+
+    The action's parameters are filled by name: bound variables, ``net`` (the network)
+    and values given to ``ReteNetwork.inject``. Calling the decorated object calls the
+    function itself.
+    """
+
+    def __init__(self, pattern: Any = None, *, salience: int = 0, name: str | None = None) -> None:
+        if not isinstance(salience, int) or isinstance(salience, bool):
+            raise RuleError(f"salience must be an integer, got {salience!r}", production=name)
+        self.pattern = pattern
+        self.salience = salience
+        self._name = name
+        self.__wrapped__: Callable[..., Any] | None = None
+        self.params: list[tuple[str, bool]] = []
+        self.var_kw = False
+
+    @property
+    def name(self) -> str:
+        if self._name is not None:
+            return self._name
+        if self.__wrapped__ is not None:
+            return str(getattr(self.__wrapped__, "__name__", "production"))
+        return "production"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.__wrapped__ is None:
+            if len(args) != 1 or kwargs or not callable(args[0]):
+                raise RuleError("use Production(...) as a decorator around a function")
+            func = args[0]
+            self.__wrapped__ = func
+            sig = inspect.signature(func)
+            for p in sig.parameters.values():
+                if p.kind is inspect.Parameter.VAR_KEYWORD:
+                    self.var_kw = True
+                elif p.kind is not inspect.Parameter.VAR_POSITIONAL:
+                    self.params.append((p.name, p.default is not inspect.Parameter.empty))
+            self.__doc__ = func.__doc__
+            return self
+        return self.__wrapped__(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Production({self.name!r}, salience={self.salience}, pattern={self.pattern!r})"
