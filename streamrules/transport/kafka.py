@@ -97,6 +97,7 @@ class KafkaTransport:
         self._on_assigned: RebalanceCallback | None = None
         self._next: dict[TopicPartition, int] = {}
         self._assignment: frozenset[TopicPartition] = frozenset()
+        self._txn_id: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self, on_revoked: RebalanceCallback, on_assigned: RebalanceCallback) -> None:
@@ -160,17 +161,26 @@ class KafkaTransport:
     async def _assigned(self, tps: frozenset[TopicPartition]) -> None:
         self._assignment = tps
         self._next = {}
-        if self.exactly_once and tps:
-            # A new partition set needs its own transactional id: starting the producer
-            # fences any older producer of the same set (a zombie of a previous owner).
-            if self._producer is not None:
-                await self._producer.stop()
-                self._producer = None
-            txn = transactional_id(self.settings.group_id, tps)
-            self._producer = await self._start_producer(txn)
-            log.info("transactional producer %s for %d partitions", txn, len(tps))
         if self._on_assigned is not None:
             await self._on_assigned(tps)
+
+    async def _transactional_producer(self) -> AIOKafkaProducer:
+        """The producer of the current partition set, (re)created when the set changed.
+
+        Created lazily, from ``deliver`` (under the service's batch lock), so that no batch
+        ever sees a producer half swapped. Starting it fences any older producer of the
+        same partition set (a zombie of a previous owner).
+        """
+        txn = transactional_id(self.settings.group_id, self._assignment)
+        if self._producer is not None and self._txn_id == txn:
+            return self._producer
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+        self._producer = await self._start_producer(txn)
+        self._txn_id = txn
+        log.info("transactional producer %s for %d partitions", txn, len(self._assignment))
+        return self._producer
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -254,14 +264,14 @@ class KafkaTransport:
     async def deliver(
         self, records: Sequence[OutRecord], offsets: Mapping[TopicPartition, int]
     ) -> None:
-        producer = self._producer
-        if producer is None:
-            raise TransportError("no producer: partitions are not assigned")
         if self.exactly_once:
+            producer = await self._transactional_producer()
             await self._deliver_transaction(producer, records, offsets)
-        else:
-            await _send_all(producer, records)
-            await self._commit(offsets)
+            return
+        if self._producer is None:
+            raise TransportError("the Kafka transport is not started")
+        await _send_all(self._producer, records)
+        await self._commit(offsets)
 
     async def _deliver_transaction(
         self,
