@@ -392,6 +392,10 @@ class LocalKafka:
             # Topics come from topics/topics.toml (`streamrules topics apply`), never by accident.
             "auto.create.topics.enable": "false",
             "num.partitions": "1",
+            # Retention is measured on record timestamps, and simulated streams are stamped
+            # with (possibly old) event times: check hourly rather than every 5 minutes, so
+            # that a test session or a demo does not see its records vanish half-way.
+            "log.retention.check.interval.ms": "3600000",
         }
         props.update(c.extra_properties)
         return props

@@ -180,3 +180,27 @@ def test_contract_topics_fixture_matches_the_file(
     wanted = load_topics().renamed(contract_topics)
     state = run_sync(kafka_admin.describe_topics(kafka_bootstrap, wanted.names))
     assert not plan(wanted.topics, state).has_changes
+
+
+async def test_input_topics_accept_event_times_ahead_of_the_broker_clock(
+    kafka_bootstrap: str, contract_topics: dict[str, str], kafka_topics: object
+) -> None:
+    """Records are stamped with their event time; a simulated stream may be days ahead of
+    the broker's clock, which Kafka 4 rejects by default (message.timestamp.after.max.ms)."""
+    import time
+
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError
+
+    assert callable(kafka_topics)
+    plain = kafka_topics("plain")["plain"]
+    ahead_ms = int(time.time() * 1000) + 2 * 24 * 3600 * 1000  # the broker's clock, not ours
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        meta = await producer.send_and_wait(contract_topics["orders"], b"{}", timestamp_ms=ahead_ms)
+        assert meta.timestamp == ahead_ms
+        with pytest.raises(KafkaError):
+            await producer.send_and_wait(plain, b"{}", timestamp_ms=ahead_ms)
+    finally:
+        await producer.stop()
