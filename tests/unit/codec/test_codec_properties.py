@@ -17,6 +17,7 @@ from streamrules.codec import (
     Record,
     decode,
     event_types,
+    format_ms,
     parse_rfc3339,
     topic_for_type,
 )
@@ -96,6 +97,15 @@ def test_time_parsing_matches_datetime(pair: tuple[str, datetime]) -> None:
     parsed, ms = parse_rfc3339(text)
     assert parsed == instant
     assert ms == (instant - EPOCH) // timedelta(milliseconds=1)
+
+
+@CODEC
+@given(st.integers(min_value=-(10**13), max_value=10**13))
+def test_format_ms_matches_datetime(ms: int) -> None:
+    instant = EPOCH + timedelta(milliseconds=ms)
+    expected = f"{instant:%Y-%m-%dT%H:%M:%S}" + (f".{ms % 1000:03d}Z" if ms % 1000 else "Z")
+    assert format_ms(ms) == expected
+    assert parse_rfc3339(expected) == (instant, ms)
 
 
 @CODEC
