@@ -84,6 +84,7 @@ class MemoryTransport:
         *,
         fail_deliveries: int = 0,
         clock: ManualClock | None = None,
+        fetch_ms: int = 0,
     ) -> None:
         self.broker = broker
         self.group = group
@@ -96,8 +97,10 @@ class MemoryTransport:
         self.deliveries = 0
         # Deliveries that raise before anything is written (a broker failure).
         self.fail_deliveries = fail_deliveries
-        # A fetch that finds nothing "waits" its timeout on this clock.
+        # A fetch that finds nothing "waits" its timeout on this clock; one that finds
+        # records takes ``fetch_ms`` (a network round trip).
         self.clock = clock
+        self.fetch_ms = fetch_ms
 
     def all_partitions(self) -> frozenset[TopicPartition]:
         return frozenset(
@@ -137,8 +140,8 @@ class MemoryTransport:
             self._position[tp] = pos + len(take)
             if len(out) >= max_records:
                 break
-        if not out and self.clock is not None:
-            self.clock.advance(timeout_ms)
+        if self.clock is not None:
+            self.clock.advance(self.fetch_ms if out else timeout_ms)
         await asyncio.sleep(0)
         return out
 
