@@ -173,26 +173,20 @@ def test_start_is_idempotent_and_data_survives_a_restart(private_broker: LocalKa
     assert not broker.pid_file.exists()
     assert broker.stop() is False  # nothing left to stop
 
-    restarted = broker.start()
-    assert not restarted.formatted and not restarted.resolved_classpath
-    state = run_sync(kafka_admin.describe_topics(broker.bootstrap_servers, [spec.name]))
-    assert state[spec.name].partitions == 2
-    assert state[spec.name].configs["retention.ms"] == "3600000"
-
-
-def test_stale_pid_file_is_replaced(private_broker: LocalKafka) -> None:
-    broker = private_broker
-    broker.data_dir.mkdir(parents=True)
-    # A pid that is certainly not a broker of this folder: a finished child of ours.
+    # A crash leaves a pid file behind whose pid is gone (or reused by something else).
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     broker.pid_file.write_text(f"{dead.pid}\n")
     status = broker.status()
     assert not status.running and status.stale_pid_file
 
-    result = broker.start()
-    assert not result.already_running
-    assert broker.pid_file.read_text().strip() == str(result.pid)
+    restarted = broker.start()
+    assert not restarted.already_running
+    assert not restarted.formatted and not restarted.resolved_classpath
+    assert broker.pid_file.read_text().strip() == str(restarted.pid)
+    state = run_sync(kafka_admin.describe_topics(broker.bootstrap_servers, [spec.name]))
+    assert state[spec.name].partitions == 2
+    assert state[spec.name].configs["retention.ms"] == "3600000"
 
 
 def test_a_bad_setting_is_reported_with_the_log(private_broker: LocalKafka) -> None:
