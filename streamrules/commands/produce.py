@@ -26,20 +26,6 @@ from streamrules.codec.schemas import event_schemas
 from streamrules.errors import ConfigError
 from streamrules.transport.base import OutRecord
 
-_SETTINGS = (
-    "bootstrap_servers",
-    "client_id",
-    "orders_topic",
-    "incidents_topic",
-    "dlq_topic",
-    "security_protocol",
-    "sasl_mechanism",
-    "sasl_username",
-    "sasl_password",
-    "ssl_cafile",
-    "ssl_certfile",
-    "ssl_keyfile",
-)
 _IN_FLIGHT = 5_000  # acknowledgements awaited in groups: bounded memory, full pipelining
 
 
@@ -57,7 +43,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="send invalid lines to the dead-letter topic instead of skipping them",
     )
-    config.add_arguments(parser, _SETTINGS)
+    # Every setting, as for `run`: one set of flags, env and TOML for all commands.
+    config.add_arguments(parser)
     parser.set_defaults(func=run)
 
 

@@ -13,19 +13,6 @@ import sys
 from streamrules import config
 from streamrules.errors import ConfigError
 
-_SETTINGS = (
-    "bootstrap_servers",
-    "client_id",
-    "decisions_topic",
-    "security_protocol",
-    "sasl_mechanism",
-    "sasl_username",
-    "sasl_password",
-    "ssl_cafile",
-    "ssl_certfile",
-    "ssl_keyfile",
-)
-
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
@@ -42,7 +29,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--timeout", type=float, metavar="S", help="stop after S seconds without a decision"
     )
-    config.add_arguments(parser, _SETTINGS)
+    # Every setting, as for `run`: one set of flags, env and TOML for all commands.
+    config.add_arguments(parser)
     parser.set_defaults(func=run)
 
 
