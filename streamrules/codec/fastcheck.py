@@ -34,6 +34,15 @@ _TYPE_TESTS = {
 }
 _BOUNDS = {"minimum": "<", "exclusiveMinimum": "<=", "maximum": ">", "exclusiveMaximum": ">="}
 _LENGTHS = {"minLength": "<", "maxLength": ">", "minItems": "<", "maxItems": ">"}
+# The type a keyword constrains: emitted only after that type's test, so the comparison
+# can never raise.
+_APPLIES = {
+    **dict.fromkeys(_BOUNDS, ("integer", "number")),
+    "minLength": ("string",),
+    "maxLength": ("string",),
+    "minItems": ("array",),
+    "maxItems": ("array",),
+}
 
 
 class _Unsupported(Exception):
@@ -73,7 +82,7 @@ class _Emitter:
             if keyword not in schema:
                 continue
             bound = schema[keyword]
-            if type(bound) not in (int, float) or kind is None:
+            if type(bound) not in (int, float) or kind not in _APPLIES[keyword]:
                 raise _Unsupported(keyword)
             subject = v if keyword in _BOUNDS else f"len({v})"
             self.fail_if(f"{subject} {op} {bound!r}", indent)

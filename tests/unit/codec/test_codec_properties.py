@@ -185,3 +185,15 @@ def test_random_bytes_never_raise_anything_but_decode_error(raw: bytes) -> None:
         decode(Record("orders", 0, 0, None, raw))
     except DecodeError as err:
         assert err.reason in ("invalid_json", "unknown_type", "schema")
+
+
+def test_fast_check_gives_up_on_keywords_it_does_not_know() -> None:
+    from streamrules.codec.fastcheck import compile_check
+
+    assert compile_check({"type": "object", "required": ["a"]})({"a": 1})
+    assert not compile_check({"type": "object", "required": ["a"]})({"b": 1})
+    assert not compile_check({"type": "object", "additionalProperties": False})({})
+    assert not compile_check({"type": "string", "minimum": 1})("x")  # nonsense: slow path
+    assert not compile_check({"enum": [1, 2]})(1)
+    check = compile_check({"type": "string", "pattern": "^a$"})
+    assert check("a") and not check("a\n")  # ECMA "$" is the very end
