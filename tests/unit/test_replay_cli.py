@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -214,3 +215,16 @@ def test_output_to_a_closed_pipe_is_quiet(generated: Path) -> None:
     out, err = proc.communicate(timeout=300)
     assert len(out.splitlines()) == 1
     assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+def test_readme_example_first_decision_is_true() -> None:
+    text = (ROOT / "docs" / "readme" / "events-and-replay.md").read_text()
+    shown = next(line for line in text.splitlines() if line.startswith('{"decision_id":"'))
+    prefix = itertools.islice(generate_events(7, days=3), 200)
+    res = replay(
+        "--rules",
+        "streamrules.packs.discounts",
+        "-",
+        stdin=b"".join(v + b"\n" for _, _, v in prefix),
+    )
+    assert res.stdout.splitlines()[0].decode() == shown
