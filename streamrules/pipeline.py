@@ -173,9 +173,10 @@ class Pipeline:
             if isinstance(decoded, DeadLetter):
                 self._dead(out, decoded)
                 return
-            event, record = decoded, item
+            event = decoded
         else:
-            event, record = item, item.record
+            event = item
+        record = event.record
         clock = self.clock
         if clock.is_late(event.ts_ms):
             message = (

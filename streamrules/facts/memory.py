@@ -20,7 +20,7 @@ __all__ = ["WorkingMemory"]
 log = logging.getLogger(__name__)
 
 
-class _Tracker(Listener):  # type: ignore[misc]
+class _Tracker(Listener):
     """Hears every retraction in the network and keeps the memory's indexes in step."""
 
     def __init__(self, memory: WorkingMemory) -> None:
@@ -66,8 +66,8 @@ class WorkingMemory:
     def modify(self, fact: Fact, **changes: Any) -> Fact:
         """Change attributes of a live fact (a modify: unaffected matches stay put)."""
         fact.update(changes)
-        updated: Fact = self.net.update_fact(fact)
-        return updated if updated is not None else fact
+        self.net.update_fact(fact)
+        return fact
 
     def expire_at(self, fact: Fact, at_ms: int) -> None:
         """Give a live fact a new expiry."""
