@@ -184,15 +184,18 @@ class _Generator:
         *,
         ack_after: int | None,
         resolve_after: int | None,
-    ) -> None:
+    ) -> dict[str, Any]:
+        """Schedule one incident's events; returns its ``incident_opened`` event."""
         self.n_incidents += 1
         iid = f"i-{self.n_incidents}"
         base = {"incident_id": iid, "service": service}
-        out.append((opened, {"type": "incident_opened", **base, "severity": severity}))
+        opening = {"type": "incident_opened", **base, "severity": severity}
+        out.append((opened, opening))
         if ack_after is not None:
             out.append((opened + ack_after, {"type": "incident_acknowledged", **base}))
         if resolve_after is not None:
             out.append((opened + resolve_after, {"type": "incident_resolved", **base}))
+        return opening
 
     def ordinary_incident(self, out: list[tuple[int, dict[str, Any]]], opened: int) -> None:
         rng = self.rng
@@ -243,7 +246,7 @@ class _Generator:
             storm_at = day_start + rng.randrange(max(1, day_len - 25 * _MIN))
             for k in range(rng.randint(3, 5)):
                 at = storm_at + k * rng.randint(2 * _MIN, 5 * _MIN)
-                self.incident(
+                opening = self.incident(
                     out,
                     at,
                     service,
@@ -251,6 +254,8 @@ class _Generator:
                     ack_after=rng.randint(_MIN, 10 * _MIN),
                     resolve_after=rng.randint(10 * _MIN, 60 * _MIN),
                 )
+                if k == 0:  # a producer retry of the same record, a little later
+                    out.append((at + rng.randint(_SEC, 30 * _SEC), opening))
             # Acknowledgements and resolutions of incidents nobody opened.
             for kind in ("incident_acknowledged", "incident_resolved"):
                 at = day_start + rng.randrange(day_len)

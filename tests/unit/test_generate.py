@@ -146,6 +146,7 @@ def test_big_orders_during_payments_outages(events: list[Event]) -> None:
 def test_producer_noise(three_days: list[Item], events: list[Event]) -> None:
     values = Counter(v for _, _, v in three_days)
     assert sum(n - 1 for n in values.values()) >= 5  # duplicates: the same record again
+    assert sum(n - 1 for v, n in values.items() if b'"incident_opened"' in v) >= 3
     opened = {e.data["incident_id"] for e in events if e.type == "incident_opened"}
     ghosts = [
         e
