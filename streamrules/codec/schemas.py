@@ -1,4 +1,5 @@
-"""Codec stage, schemas: load the JSON Schemas of ``topics/schemas`` and compile them.
+"""Codec stage, schemas: compile the JSON Schemas of ``topics/schemas`` (read by
+``streamrules.topics``) into validators.
 
 The schema files are the one source of truth for event shapes: which event types exist,
 which topic each belongs to (``x-topic``), which field is its record key (``x-key``), and
@@ -8,22 +9,18 @@ plain Python validators.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import fastjsonschema
 
 from streamrules.codec.fastcheck import compile_check
 from streamrules.errors import ConfigError
+from streamrules.topics import SCHEMAS_DIR, load_schemas
 
-__all__ = ["SCHEMA_DIR", "EventSchema", "event_schemas", "load_schema"]
-
-# The repository layout puts topics/ next to the package (docs/interfaces.md section 5).
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "topics" / "schemas"
+__all__ = ["EventSchema", "event_schemas"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,23 +39,12 @@ class EventSchema:
     validate: Callable[[Any], Any]
 
 
-def load_schema(name: str) -> dict[str, Any]:
-    """The parsed JSON Schema ``topics/schemas/<name>.json``."""
-    path = SCHEMA_DIR / f"{name}.json"
-    try:
-        loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot load JSON Schema {path}: {exc}") from None
-    return loaded
-
-
 @cache
 def event_schemas() -> Mapping[str, EventSchema]:
-    """Every input event type, by ``type``: the schemas that declare an ``x-topic`` and a
-    constant ``type`` property."""
+    """Every input event type, by ``type``: the schemas of ``topics/schemas`` that declare
+    an ``x-topic`` and a constant ``type`` property."""
     found: dict[str, EventSchema] = {}
-    for path in sorted(SCHEMA_DIR.glob("*.json")):
-        schema = load_schema(path.stem)
+    for schema in load_schemas().values():
         const = schema.get("properties", {}).get("type", {}).get("const")
         if not isinstance(const, str) or "x-topic" not in schema:
             continue  # decision and dead-letter shapes: documentation, not input
@@ -69,5 +55,5 @@ def event_schemas() -> Mapping[str, EventSchema]:
             const, schema["x-topic"], schema["x-key"], schema, compile_check(schema), validate
         )
     if not found:
-        raise ConfigError(f"no input event schemas found in {SCHEMA_DIR}")
+        raise ConfigError(f"no input event schemas found in {SCHEMAS_DIR}")
     return found

@@ -21,7 +21,8 @@ from streamrules.codec import (
     parse_rfc3339,
     topic_for_type,
 )
-from streamrules.codec.schemas import SCHEMA_DIR, event_schemas
+from streamrules.codec.schemas import event_schemas
+from streamrules.topics import SCHEMAS_DIR
 
 settings.register_profile(
     "codec", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -29,7 +30,7 @@ settings.register_profile(
 CODEC = settings.get_profile("codec")
 
 VALIDATORS = {
-    t: jsonschema.Draft7Validator(json.loads((SCHEMA_DIR / f"{t}.json").read_text()))
+    t: jsonschema.Draft7Validator(json.loads((SCHEMAS_DIR / f"{t}.json").read_text()))
     for t in event_types()
 }
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

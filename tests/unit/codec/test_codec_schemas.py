@@ -12,10 +12,10 @@ import orjson
 import pytest
 
 from streamrules.codec import Record, decode, event_types, topic_for_type
-from streamrules.codec.schemas import SCHEMA_DIR
+from streamrules.topics import SCHEMAS_DIR
 
 ROOT = Path(__file__).resolve().parents[3]
-FILES = sorted(SCHEMA_DIR.glob("*.json"))
+FILES = sorted(SCHEMAS_DIR.glob("*.json"))
 
 
 def load(path: Path) -> dict[str, object]:
@@ -24,7 +24,7 @@ def load(path: Path) -> dict[str, object]:
 
 
 def test_schema_dir_is_the_repositorys() -> None:
-    assert SCHEMA_DIR == ROOT / "topics" / "schemas"
+    assert SCHEMAS_DIR == ROOT / "topics" / "schemas"
     assert {p.stem for p in FILES} == {*event_types(), "decision", "dead_letter_headers"}
 
 
@@ -41,7 +41,7 @@ def test_schema_is_valid_and_its_examples_validate(path: Path) -> None:
 
 @pytest.mark.parametrize("event_type", event_types())
 def test_event_examples_decode_on_their_topic(event_type: str) -> None:
-    schema = load(SCHEMA_DIR / f"{event_type}.json")
+    schema = load(SCHEMAS_DIR / f"{event_type}.json")
     assert schema["x-topic"] == topic_for_type(event_type)
     for example in schema["examples"]:  # type: ignore[attr-defined]
         key = example[schema["x-key"]].encode()
@@ -84,7 +84,7 @@ CONTRACT_EXAMPLES = [
 def test_contract_section1_examples_are_valid() -> None:
     assert {e["type"] for e in CONTRACT_EXAMPLES} == set(event_types())
     for example in CONTRACT_EXAMPLES:
-        jsonschema.Draft7Validator(load(SCHEMA_DIR / f"{example['type']}.json")).validate(example)
+        jsonschema.Draft7Validator(load(SCHEMAS_DIR / f"{example['type']}.json")).validate(example)
         decode(Record("", 0, 0, None, orjson.dumps(example)))
 
 
@@ -104,7 +104,7 @@ def test_readme_fragment_examples_validate() -> None:
     for example in examples:
         name = str(example["type"]) if "type" in example else "decision"
         seen.add(name)
-        jsonschema.Draft7Validator(load(SCHEMA_DIR / f"{name}.json")).validate(example)
+        jsonschema.Draft7Validator(load(SCHEMAS_DIR / f"{name}.json")).validate(example)
     assert seen >= {*event_types(), "decision"}
 
 
