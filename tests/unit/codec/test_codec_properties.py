@@ -134,6 +134,11 @@ json_values = st.recursive(
 )
 
 
+def _first_item_is_an_object(event: dict[str, Any]) -> bool:
+    items = event.get("items")
+    return isinstance(items, list) and bool(items) and isinstance(items[0], dict)
+
+
 @st.composite
 def mutated(draw: st.DrawFn) -> dict[str, Any]:
     """A valid event with fields dropped, replaced by random JSON, or nested items broken."""
@@ -143,7 +148,7 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
         action = draw(st.sampled_from(["drop", "replace", "item"]))
         if action == "drop":
             del event[field]
-        elif action == "item" and event.get("items"):
+        elif action == "item" and _first_item_is_an_object(event):
             item = dict(event["items"][0])
             item[draw(st.sampled_from(["sku", "qty", "price"]))] = draw(json_values)
             event["items"] = [item, *event["items"][1:]]
