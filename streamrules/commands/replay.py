@@ -12,6 +12,7 @@ at the start with exit status 2.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -67,8 +68,8 @@ def add_rules_flag(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     lateness = args.allowed_lateness
-    if not lateness >= 0:  # also refuses NaN
-        raise ConfigError(f"--allowed-lateness must be >= 0 seconds, not {lateness}")
+    if not (lateness >= 0 and math.isfinite(lateness)):
+        raise ConfigError(f"--allowed-lateness must be a number of seconds >= 0, not {lateness}")
     # Rules first: a bad --rules must fail before any file is created.
     pipeline = Pipeline(args.rules or DEFAULT_RULES, allowed_lateness_ms=round(lateness * 1000))
     with ExitStack() as stack:
