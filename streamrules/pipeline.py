@@ -32,7 +32,7 @@ from streamrules.facts import (
     fact_ref,
 )
 from streamrules.facts.expiry import EXPIRE
-from streamrules.rete import Listener, Match, ReteNetwork
+from streamrules.rete import Match, ReteNetwork
 from streamrules.rules import DEFAULT_RULES, RuleSpec, as_specs, load_rules
 
 __all__ = ["DEFAULT_RULES", "DeadLetter", "Decision", "Pipeline", "StepResult"]
@@ -62,16 +62,6 @@ class StepResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
-class _Firings(Listener):
-    """Turns each firing's emissions into decisions, in firing order."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self._pipeline = pipeline
-
-    def on_fire(self, match: Match, result: Any) -> None:
-        self._pipeline._fired(match)
-
-
 class Pipeline:
     """The rules processor without transport: feed it records or events, in order."""
 
@@ -90,13 +80,16 @@ class Pipeline:
         self.net.inject("ctx", self.ctx)
         for production in self.productions:
             self.net.add_production(production)
-        self.net.add_listener(_Firings(self))
-        # base decision id -> (firings so far, event time): ids never repeat.
-        self._occurrences: dict[str, tuple[int, int]] = {}
+        self.memory.on_fire = self._fired
+        # base decision id -> (firings so far, event time, step): ids never repeat.
+        self._occurrences: dict[str, tuple[int, int, int]] = {}
         self._out: StepResult | None = None
         self._event: Event | None = None  # the cause of the current step, if an event
         self._failed = False
         self._prune_at = 100_000
+        self._steps = 0
+        self._time_ms = -1
+        self._time_text = ""
         self._counts: Counter[str] = Counter()
         self._decisions_by_rule: Counter[str] = Counter()
         self._dead_by_reason: Counter[str] = Counter()
@@ -130,6 +123,7 @@ class Pipeline:
     def advance_to(self, ts_ms: int) -> StepResult:
         """Move the watermark to ``ts_ms`` (never back) and fire what falls due."""
         out = StepResult()
+        self._steps += 1
         self._out = out
         self._event = None
         try:
@@ -168,6 +162,7 @@ class Pipeline:
 
     def _process_into(self, item: Record | Event, out: StepResult) -> None:
         self._counts["records"] += 1
+        self._steps += 1
         if isinstance(item, Record):
             decoded = self.decode(item)
             if isinstance(decoded, DeadLetter):
@@ -253,28 +248,34 @@ class Pipeline:
     # -- firings become decisions -------------------------------------------------------------
 
     def _fired(self, match: Match) -> None:
-        emissions = self.ctx.take_emissions()
-        if not emissions:
+        ctx = self.ctx
+        if not ctx.pending:
             return
+        emissions = ctx.take_emissions()
         out = self._out
         rule = match.production.name
-        at_ms = self.ctx.now_ms
+        at_ms = ctx.now_ms
+        if at_ms != self._time_ms:  # one event's decisions share one formatted time
+            self._time_ms, self._time_text = at_ms, format_ms(at_ms)
+        by_rule = self._decisions_by_rule
         for em in emissions:
-            facts = em.facts if em.facts is not None else tuple(fact_ref(f) for f in match.facts)
+            facts = em.facts
+            if facts is None:
+                facts = tuple([fact_ref(f) for f in match.facts])
             try:
                 did = self._decision_id(rule, em.key, at_ms, facts, em.payload)
             except RuleError as exc:  # a payload that is not JSON
                 self._rule_error(exc, self._event)
                 continue
             decision = Decision(
-                decision_id=did,
-                rule=rule,
-                key=em.key,
-                event_time=format_ms(at_ms),
-                payload=em.payload,
-                facts=tuple({"type": t, "id": i} for t, i in facts),
+                did,
+                rule,
+                em.key,
+                self._time_text,
+                em.payload,
+                tuple([{"type": t, "id": i} for t, i in facts]),
             )
-            self._decisions_by_rule[rule] += 1
+            by_rule[rule] = by_rule.get(rule, 0) + 1
             if out is not None:
                 out.decisions.append(decision)
 
@@ -289,19 +290,23 @@ class Pipeline:
         base = decision_id(rule, key, at_ms, facts, payload)
         seen = self._occurrences.get(base)
         if seen is None:
-            self._occurrences[base] = (1, at_ms)
+            self._occurrences[base] = (1, at_ms, self._steps)
             if len(self._occurrences) > self._prune_at:
                 self._prune_occurrences()
             return base
-        self._occurrences[base] = (seen[0] + 1, at_ms)
+        self._occurrences[base] = (seen[0] + 1, at_ms, self._steps)
         return decision_id(rule, key, at_ms, facts, payload, occurrence=seen[0])
 
     def _prune_occurrences(self) -> None:
         # A firing's event time is an admitted event's ts (>= watermark - lateness) or a
-        # due time on the clock: counters far behind the watermark are dead weight.
+        # due time on the clock, and clock firings of one time all happen in one step:
+        # counters far behind the watermark, from earlier steps, are dead weight.
         watermark = self.clock.watermark_ms or 0
         horizon = watermark - self.clock.allowed_lateness_ms - _OCCURRENCE_HORIZON_MS
-        self._occurrences = {k: v for k, v in self._occurrences.items() if v[1] >= horizon}
+        step = self._steps
+        self._occurrences = {
+            k: v for k, v in self._occurrences.items() if v[1] >= horizon or v[2] == step
+        }
         self._prune_at = max(100_000, 2 * len(self._occurrences))
 
 

@@ -39,12 +39,13 @@ class RuleContext:
         the processor's clock (>= ``now_ms`` for a late but admitted event).
     """
 
-    __slots__ = ("_clock", "_memory", "_pending", "now_ms")
+    __slots__ = ("_clock", "_memory", "now_ms", "pending")
 
     def __init__(self, memory: WorkingMemory, clock: EventClock) -> None:
         self._memory = memory
         self._clock = clock
-        self._pending: list[Emission] = []
+        # Emissions not yet turned into decisions (read and cleared by the pipeline).
+        self.pending: list[Emission] = []
         self.now_ms = 0
 
     @property
@@ -66,7 +67,7 @@ class RuleContext:
         refs = None
         if facts is not None:
             refs = tuple(f if isinstance(f, tuple) else fact_ref(f) for f in facts)
-        self._pending.append(Emission(key, payload, refs))
+        self.pending.append(Emission(key, payload, refs))
 
     def insert(
         self, fact: Fact, *, expires_at_ms: int | None = None, logical: bool = False
@@ -100,5 +101,5 @@ class RuleContext:
 
     def take_emissions(self) -> list[Emission]:
         """The decisions asked for since the last call (the pipeline's side)."""
-        pending, self._pending = self._pending, []
+        pending, self.pending = self.pending, []
         return pending

@@ -82,8 +82,10 @@ class ExpiryIndex:
 
     def pop_due(self, watermark_ms: int) -> Due | None:
         """The earliest item due at or before ``watermark_ms``, removed; else ``None``."""
-        self._drop_stale_head()
         heap = self._heap
+        if not heap or heap[0][0] > watermark_ms:
+            return None  # the common case, decided without touching stale entries
+        self._drop_stale_head()
         if not heap or heap[0][0] > watermark_ms:
             return None
         at_ms, _seq, kind, fact = heapq.heappop(heap)

@@ -33,13 +33,18 @@ __all__ = ["EventMapper", "order_fact"]
 
 def order_fact(data: Mapping[str, Any], ts: datetime, ts_ms: int) -> Order:
     """The ``Order`` fact of an ``order_placed`` event (derived count and total)."""
-    items = data["items"]
+    count = 0
+    total = 0
+    for item in data["items"]:
+        qty = item["qty"]
+        count += qty
+        total += qty * item["price"]
     return Order(
         order_id=data["order_id"],
         customer_id=data["customer_id"],
         logged_in=data["logged_in"],
-        item_count=sum(item["qty"] for item in items),
-        total=sum(item["qty"] * item["price"] for item in items),
+        item_count=count,
+        total=total,
         ts_ms=ts_ms,
         weekday=ts.weekday(),
     )

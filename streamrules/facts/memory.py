@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from streamrules.facts.expiry import Due, ExpiryIndex
-from streamrules.rete import Fact, Listener, ReteNetwork
+from streamrules.rete import Fact, Listener, Match, ReteNetwork
 
 __all__ = ["WorkingMemory"]
 
@@ -21,13 +21,20 @@ log = logging.getLogger(__name__)
 
 
 class _Tracker(Listener):
-    """Hears every retraction in the network and keeps the memory's indexes in step."""
+    """Hears every retraction in the network and keeps the memory's indexes in step; also
+    passes firings on to ``WorkingMemory.on_fire`` (one listener: each one costs a call
+    per activation in the engine)."""
 
     def __init__(self, memory: WorkingMemory) -> None:
         self._memory = memory
 
     def on_retract(self, fact: Fact) -> None:
         self._memory._forget(fact)
+
+    def on_fire(self, match: Match, result: Any) -> None:
+        hook = self._memory.on_fire
+        if hook is not None:
+            hook(match)
 
 
 class WorkingMemory:
@@ -40,6 +47,8 @@ class WorkingMemory:
         self._transient: dict[int, Fact] = {}
         # Called with every retracted fact (after the expiry bookkeeping).
         self.on_forget: list[Callable[[Fact], None]] = []
+        # Called with every match that fired (the pipeline turns emissions into decisions).
+        self.on_fire: Callable[[Match], None] | None = None
         net.add_listener(_Tracker(self))
 
     # -- changes ---------------------------------------------------------------------------

@@ -148,13 +148,22 @@ class ContractModel:
             del self.incidents[iid]
         for oid in [o for o, od in self.orders.items() if not self.live_order(od, wm)]:
             del self.orders[oid]
+        # Forget what no window can see any more (keeps the scans short, changes nothing).
+        self.openings = {k: t for k, t in self.openings.items() if t > wm - 30 * MIN}
+        self.downtimes = [d for d in self.downtimes if d[2] + 30 * DAY > wm]
         for service in list(self.storm_active):
             if len(self.storm_ids(service, wm)) < 3:
                 self.storm_active.discard(service)
-        for service, rule in list(self.budget_active):
-            length, threshold = next((ln, th) for r, ln, th in WINDOWS if r == rule)
-            if self.window_ms(service, length, wm)[0] <= threshold:
-                self.budget_active.discard((service, rule))
+        if self.budget_active:
+            sums: dict[tuple[str, str], int] = {}
+            for service, _iid, resolved_ms, ms in self.downtimes:
+                for rule, length, _threshold in WINDOWS:
+                    if resolved_ms + length > wm:
+                        sums[(service, rule)] = sums.get((service, rule), 0) + ms
+            for service, rule in list(self.budget_active):
+                threshold = next(th for r, _ln, th in WINDOWS if r == rule)
+                if sums.get((service, rule), 0) <= threshold:
+                    self.budget_active.discard((service, rule))
 
     def apply(self, type_: str, data: dict[str, Any], ts: int, weekday: int, out: Out) -> None:
         wm = self.wm
