@@ -29,11 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamrules.codec import Event, Record, dead_letter_headers, parse_rfc3339
+from streamrules.codec import Decoder, Event, Record, dead_letter_headers, parse_rfc3339
 from streamrules.config import Settings
+from streamrules.errors import DecodeError
 from streamrules.merge import Buffered, EventTimeMerger
 from streamrules.metrics import Metrics
-from streamrules.pipeline import Pipeline, StepResult
+from streamrules.pipeline import DeadLetter, Pipeline, StepResult
 from streamrules.transport.base import OutRecord, TopicPartition, Transport
 
 __all__ = ["REBUILD_HORIZON_MS", "App", "AppStats"]
@@ -89,7 +90,10 @@ class App:
         self._on_output = on_output
         self.pipeline = self._factory()  # fails early on bad rules (ConfigError)
         self.stats = AppStats()
-        self._merger: EventTimeMerger[Record | Event] = EventTimeMerger(settings.idle_ms)
+        self._merger: EventTimeMerger[Event | DeadLetter] = EventTimeMerger(settings.idle_ms)
+        # Decoding here, with the configured topic names, also catches events sent to the
+        # other input topic (a `schema` dead letter) under any topic names.
+        self._decoder = Decoder(settings.topic_names)
         self._lock = asyncio.Lock()
         self._generation = 0
         self._needs_rebuild = True
@@ -215,12 +219,14 @@ class App:
         for record in records:
             tp = (record.topic, record.partition)
             counts[tp] = counts.get(tp, 0) + 1
-            item = pipeline.decode(record)
-            if isinstance(item, Event):
-                decoded += 1
-                self._merger.add(Buffered(item.ts_ms, *tp, record.offset, item))
-            else:
-                self._merger.add(Buffered(None, *tp, record.offset, record))
+            try:
+                event = self._decoder.decode(record)
+            except DecodeError as exc:
+                dead = DeadLetter(record, exc.reason, exc.message)
+                self._merger.add(Buffered(None, *tp, record.offset, dead))
+                continue
+            decoded += 1
+            self._merger.add(Buffered(event.ts_ms, *tp, record.offset, event))
         for tp, n in counts.items():
             self.metrics.records_in(tp[0], tp[1], n)
         if decoded:
@@ -237,7 +243,10 @@ class App:
             if b is None:
                 break
             tp = (b.topic, b.partition)
-            result = pipeline.process(b.item)
+            if isinstance(b.item, DeadLetter):
+                result = StepResult([], [b.item])  # changes no state: not the pipeline's
+            else:
+                result = pipeline.process(b.item)
             self.stats.records += 1
             if b.offset < self._resume.get(tp, 0):
                 self.stats.suppressed += len(result.decisions) + len(result.dead_letters)

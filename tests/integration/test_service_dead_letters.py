@@ -21,6 +21,7 @@ from tests.integration.test_service_support import (
     replay,
     replay_dead_reasons,
     topic_flags,
+    wrong_topic,
 )
 
 
@@ -57,12 +58,14 @@ def test_bad_records_are_dead_lettered_and_nothing_is_lost(
         kafka_bootstrap, names["incidents"]
     )
     by_coord = {(r.topic, r.partition, r.offset): r.value for r in inputs}
-    expected = replay(tmp_path, merged_lines(inputs))
+    expected = replay(tmp_path, merged_lines(inputs, names))
+    misplaced = wrong_topic(inputs, names)
     dead = read_topic(kafka_bootstrap, names["decisions.dlq"])
     reasons = Counter(r.header("reason").decode() for r in dead)  # type: ignore[union-attr]
 
     assert {"invalid_json", "schema", "unknown_type", "late_event"} <= set(reasons)
-    assert reasons == Counter(replay_dead_reasons(tmp_path))
+    assert misplaced > 0, "the generator sends some events to the wrong topic"
+    assert reasons == Counter(replay_dead_reasons(tmp_path)) + Counter({"schema": misplaced})
     for r in dead:
         coord = (
             r.header("source.topic").decode(),  # type: ignore[union-attr]

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import orjson
 
-from streamrules.codec import Event, Record
+from streamrules.codec import Decoder, Record
 from streamrules.config import Settings
+from streamrules.errors import DecodeError
 from streamrules.merge import Buffered, merge_sorted
-from streamrules.pipeline import Pipeline
 from streamrules.transport.kafka import ConsumedRecord, follow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,17 +71,41 @@ def read_topic(bootstrap: str, topic: str, idle_s: float = 3.0) -> list[Consumed
     return asyncio.run(go())
 
 
-def merged_lines(records: Iterable[ConsumedRecord]) -> list[bytes]:
-    """Input records in the order `run` processes them (event-time merge of partitions)."""
-    pipeline = Pipeline()
+def merged_lines(
+    records: Iterable[ConsumedRecord], names: Mapping[str, str] | None = None
+) -> list[bytes]:
+    """Input records in the order `run` processes them (event-time merge of partitions).
+
+    With ``names`` (logical -> real topic names), records sent to the wrong input topic
+    for their type are left out: `run` dead-letters them (`schema`), while `replay`, which
+    derives the topic from the type, would take them as events; ``wrong_topic`` counts them.
+    """
+    decoder = Decoder(names)
     streams: dict[tuple[str, int], list[Buffered[bytes]]] = {}
     for r in records:
-        item = pipeline.decode(Record(r.topic, r.partition, r.offset, r.key, r.value))
-        ts = item.ts_ms if isinstance(item, Event) else None
+        try:
+            ts: int | None = decoder.decode(
+                Record(r.topic, r.partition, r.offset, r.key, r.value)
+            ).ts_ms
+        except DecodeError as exc:
+            if "belongs on topic" in exc.message:
+                continue
+            ts = None
         streams.setdefault((r.topic, r.partition), []).append(
             Buffered(ts, r.topic, r.partition, r.offset, r.value)
         )
     return [b.item for b in merge_sorted(streams.values())]
+
+
+def wrong_topic(records: Iterable[ConsumedRecord], names: Mapping[str, str]) -> int:
+    decoder = Decoder(names)
+    n = 0
+    for r in records:
+        try:
+            decoder.decode(Record(r.topic, r.partition, r.offset, r.key, r.value))
+        except DecodeError as exc:
+            n += "belongs on topic" in exc.message
+    return n
 
 
 def replay(tmp: Path, lines: Sequence[bytes]) -> list[dict[str, object]]:
