@@ -709,7 +709,7 @@ class NccPartner(Node):
         self.drop_wme = drop_wme
         self.buffer: dict[tuple[Token, WME | None], list[Token]] = {}
         self.results: dict[Token, None] = {}
-        self.ncc: NccNode
+        self.ncc: NccNode | None = None  # set once the NCC node exists
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
         r = Token(parent, wme, self, binds)
@@ -720,18 +720,19 @@ class NccPartner(Node):
             w = t.wme
             t = t.parent  # type: ignore[assignment]
         key = (t, None if self.drop_wme else w)
-        owner = self.ncc.owners.get(key)
+        ncc = self.ncc
+        owner = ncc.owners.get(key) if ncc is not None else None
         if owner is None:
             self.buffer.setdefault(key, []).append(r)
             return
         r.aux = owner
-        self.ncc.result_added(owner)
+        ncc.result_added(owner)  # type: ignore[union-attr]
 
     def drop_token(self, r: Token) -> None:
         del self.results[r]
         owner = r.aux
         if owner is not None and not owner.dead:
-            self.ncc.result_removed(owner)
+            self.ncc.result_removed(owner)  # type: ignore[union-attr]
 
     def replay(self, emit: Emit) -> None:  # pragma: no cover - nothing hangs below a partner
         return
