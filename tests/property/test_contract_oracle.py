@@ -71,6 +71,20 @@ def test_a_long_stream_of_several_days() -> None:
     assert_same(got, want)
 
 
+def test_the_project_generator_stream() -> None:
+    # streamrules.generate: the stream the demo and the benchmarks use
+    from streamrules.generate import generate_events
+
+    items = generate_events(
+        11, days=3, orders_per_hour=120, incident_rate=1.0, malformed_ratio=0.01
+    )
+    records = [Record(topic, 0, n, key, value) for n, (topic, key, value) in enumerate(items)]
+    assert len(records) > 8000
+    got, want = run_both(records)
+    assert {d[0] for d in want} >= {"discount", "incident_storm", "payments_hold"}
+    assert_same(got, want)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_incident_heavy_streams(seed: int) -> None:
     records = generate(seed, days=2, orders_per_hour=30, incidents_per_hour=12)
