@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import sys
@@ -222,14 +221,24 @@ def test_output_to_a_closed_pipe_is_quiet(generated: Path) -> None:
     assert b"Traceback" not in err and b"BrokenPipe" not in err
 
 
-def test_readme_example_first_decision_is_true() -> None:
+def test_readme_example_is_this_replay(generated: Path) -> None:
+    """The README fragment shows a replay of the ``generated`` fixture's stream."""
     text = (ROOT / "docs" / "readme" / "events-and-replay.md").read_text()
-    shown = next(line for line in text.splitlines() if line.startswith('{"decision_id":"'))
-    prefix = itertools.islice(generate_events(7, days=3), 200)
-    res = replay(
-        "--rules",
-        "streamrules.packs.discounts",
-        "-",
-        stdin=b"".join(v + b"\n" for _, _, v in prefix),
+    assert (
+        "python -m streamrules.generate --days 3 --seed 7 --orders-per-hour 60 "
+        "--malformed-ratio 0.01 > events.jsonl" in text
     )
-    assert res.stdout.splitlines()[0].decode() == shown
+    shown: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("$ "):
+            current = shown.setdefault(line, [])
+        elif line.startswith("```"):
+            current = None
+        elif current is not None:
+            current.append(line)
+    res = replay(str(generated))
+    log = res.stderr.decode().splitlines()
+    assert shown["$ head -n 3 replay.log"] == log[:3]
+    assert shown["$ tail -n 4 replay.log"] == log[-4:]
+    assert shown["$ head -n 1 decisions.jsonl"] == [res.stdout.decode().splitlines()[0]]
