@@ -72,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--malformed-ratio must be in [0, 1), got {args.malformed_ratio}")
     # The live view owns the terminal: only warnings go to the log.
     configure_logging("WARNING", "text")
+    # A fresh broker's group coordinator takes a moment: aiokafka warns while it waits.
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     console = Console()
     t0 = time.monotonic()
     broker: Any = None
@@ -105,7 +107,12 @@ async def _demo(
     from streamrules.app import App
     from streamrules.generate import generate_events
     from streamrules.transport.base import OutRecord
-    from streamrules.transport.kafka import KafkaProducerClient, KafkaTransport, record_counts
+    from streamrules.transport.kafka import (
+        KafkaProducerClient,
+        KafkaTransport,
+        record_counts,
+        wait_acked,
+    )
 
     run_id = uuid.uuid4().hex[:8]
     names = settings.topic_names
@@ -153,10 +160,10 @@ async def _demo(
                     await producer.send(OutRecord(topic_of[topic], key, value, (), stamp))
                 )
                 if len(pending) >= 2000:
-                    await asyncio.gather(*pending)
+                    await wait_acked(pending)
                     progress.advance(task, len(pending))
                     pending.clear()
-            await asyncio.gather(*pending)
+            await wait_acked(pending)
             progress.advance(task, len(pending))
     produce_s = time.monotonic() - t_produce
 

@@ -83,7 +83,7 @@ def plan_record(
 async def _produce(
     settings: config.Settings, lines: Iterator[tuple[int, bytes]], name: str, to_dlq: bool
 ) -> int:
-    from streamrules.transport.kafka import KafkaProducerClient
+    from streamrules.transport.kafka import KafkaProducerClient, wait_acked
 
     decoder = Decoder(settings.topic_names)
     names = {"orders": settings.orders_topic, "incidents": settings.incidents_topic}
@@ -111,9 +111,9 @@ async def _produce(
             pending.append(await producer.send(rec))
             sent[rec.topic] += 1
             if len(pending) >= _IN_FLIGHT:
-                await asyncio.gather(*pending)
+                await wait_acked(pending)
                 pending.clear()
-        await asyncio.gather(*pending)
+        await wait_acked(pending)
     total = sum(sent.values())
     parts = ", ".join(f"{n} to {t}" for t, n in sorted(sent.items())) or "nothing"
     summary = f"produce: sent {total} records ({parts})"

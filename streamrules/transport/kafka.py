@@ -32,6 +32,7 @@ from aiokafka import TopicPartition as KafkaTP
 from aiokafka.errors import (
     CommitFailedError,
     IllegalGenerationError,
+    InvalidTimestampError,
     KafkaConnectionError,
     KafkaError,
     RebalanceInProgressError,
@@ -44,7 +45,14 @@ from streamrules.errors import TransportError
 from streamrules.transport import kafka_admin
 from streamrules.transport.base import OutRecord, RebalanceCallback, TopicPartition
 
-__all__ = ["ConsumedRecord", "KafkaProducerClient", "KafkaTransport", "follow"]
+__all__ = [
+    "ConsumedRecord",
+    "KafkaProducerClient",
+    "KafkaTransport",
+    "follow",
+    "record_counts",
+    "wait_acked",
+]
 
 log = logging.getLogger(__name__)
 
@@ -305,6 +313,25 @@ class KafkaTransport:
             log.warning("commit skipped after a rebalance: %s", exc)
 
 
+def _send_failed(exc: KafkaError) -> TransportError:
+    if isinstance(exc, InvalidTimestampError):
+        return TransportError(
+            "the broker rejected a record timestamp (records are stamped with their event "
+            "time, here too far from the broker's clock): set the topic's "
+            "message.timestamp.after.max.ms / before.max.ms as topics/topics.toml does "
+            "(streamrules topics apply)"
+        )
+    return TransportError(f"sending to Kafka failed: {exc}", retriable=exc.retriable)
+
+
+async def wait_acked(futures: Sequence[asyncio.Future[Any]]) -> None:
+    """Wait until the broker acknowledged every send; a refusal becomes TransportError."""
+    try:
+        await asyncio.gather(*futures)
+    except KafkaError as exc:
+        raise _send_failed(exc) from None
+
+
 async def _send_all(producer: AIOKafkaProducer, records: Sequence[OutRecord]) -> None:
     futures = []
     try:
@@ -318,9 +345,9 @@ async def _send_all(producer: AIOKafkaProducer, records: Sequence[OutRecord]) ->
                     timestamp_ms=r.timestamp_ms,
                 )
             )
-        await asyncio.gather(*futures)
     except KafkaError as exc:
-        raise TransportError(f"sending to Kafka failed: {exc}", retriable=True) from None
+        raise _send_failed(exc) from None
+    await wait_acked(futures)
 
 
 class KafkaProducerClient:
