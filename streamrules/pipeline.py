@@ -201,6 +201,8 @@ class Pipeline:
             self._out = None
 
     def _drain_due(self, watermark: int, event: Event | None) -> None:
+        if not self.memory.index.due(watermark):
+            return
         memory, ctx = self.memory, self.ctx
         while (due := memory.pop_due(watermark)) is not None:
             ctx.now_ms = due.at_ms

@@ -80,6 +80,12 @@ class ExpiryIndex:
         self._drop_stale_head()
         return self._heap[0][0] if self._heap else None
 
+    def due(self, watermark_ms: int) -> bool:
+        """Whether an item may be due at or before ``watermark_ms`` (cheap; may be a stale
+        entry, which ``pop_due`` then skips)."""
+        heap = self._heap
+        return bool(heap) and heap[0][0] <= watermark_ms
+
     def pop_due(self, watermark_ms: int) -> Due | None:
         """The earliest item due at or before ``watermark_ms``, removed; else ``None``."""
         heap = self._heap
