@@ -81,7 +81,14 @@ def test_the_project_generator_stream() -> None:
     records = [Record(topic, 0, n, key, value) for n, (topic, key, value) in enumerate(items)]
     assert len(records) > 8000
     got, want = run_both(records)
-    assert {d[0] for d in want} >= {"discount", "incident_storm", "payments_hold"}
+    assert {d[0] for d in want} == {
+        "discount",
+        "incident_escalation",
+        "incident_storm",
+        "payments_hold",
+        "error_budget_burn",
+        "error_budget_exhausted",
+    }
     assert_same(got, want)
 
 

@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -254,3 +255,25 @@ def test_stats_count_what_happened() -> None:
     assert s["decisions"] == 1 and s["decisions_by_rule"] == {"discount": 1}
     assert s["orders_live"] == 1 and s["incidents_live"] == 1
     assert s["watermark"] == "2026-11-26T10:00:05Z"
+
+
+def test_nothing_reads_the_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+    import time
+
+    def no_clock(*_args: object) -> float:
+        raise AssertionError("the wall clock was read")
+
+    class FrozenDatetime(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> FrozenDatetime:  # type: ignore[override]
+            raise AssertionError("datetime.now was read")
+
+    records = generate(3, days=0.2, incidents_per_hour=10)
+    p = Pipeline()  # rule loading may import modules: only processing is checked
+    for name in ("time", "time_ns", "monotonic", "perf_counter"):
+        monkeypatch.setattr(time, name, no_clock)
+    monkeypatch.setattr(dt, "datetime", FrozenDatetime)
+    out = p.process_many(records)
+    p.advance_to(p.watermark_ms + 86_400_000)  # type: ignore[operator]
+    assert out.decisions
