@@ -1,0 +1,419 @@
+"""Engine behaviour: agenda order, refraction, modify, salience, production removal,
+unlinking, listeners, inject, DOT export and errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from streamrules.errors import RuleError
+from streamrules.rete import (
+    EXISTS,
+    NOT,
+    Bind,
+    Count,
+    Fact,
+    Filter,
+    Listener,
+    Match,
+    Production,
+    ReteNetwork,
+    V,
+)
+
+
+class Order(Fact):
+    pass
+
+
+class Customer(Fact):
+    pass
+
+
+def rule(cond: Any, name: str, salience: int = 0, log: list[Any] | None = None) -> Production:
+    @Production(cond, salience=salience, name=name)
+    def action(**kw: Any) -> str:
+        if log is not None:
+            log.append((name, {k: v for k, v in kw.items() if k != "net"}))
+        return name
+
+    return action
+
+
+# -- agenda --------------------------------------------------------------------------------
+
+
+def test_agenda_orders_by_salience_then_recency_then_production_order() -> None:
+    log: list[Any] = []
+    net = ReteNetwork()
+    net.add_production(rule(Order(id=V("o")), "first", log=log))
+    net.add_production(rule(Order(id=V("o")), "second", log=log))
+    net.add_production(rule(Order(id=V("o")), "urgent", salience=5, log=log))
+    net.add_fact(Order(id=1))
+    net.add_fact(Order(id=2))
+    net.run()
+    assert [(n, kw["o"]) for n, kw in log] == [
+        ("urgent", 2),
+        ("urgent", 1),
+        ("first", 2),
+        ("second", 2),
+        ("first", 1),
+        ("second", 1),
+    ]
+
+
+def test_matches_are_listed_in_agenda_order() -> None:
+    net = ReteNetwork()
+    net.add_production(rule(Order(id=V("o")), "low", salience=-1))
+    net.add_production(rule(Order(id=V("o")), "high", salience=1))
+    net.add_fact(Order(id=1))
+    net.add_fact(Order(id=2))
+    got = [(m.production.name, m.bindings["o"]) for m in net.matches]
+    assert got == [("high", 2), ("high", 1), ("low", 2), ("low", 1)]
+    assert net.matches[0].production.salience == 1
+
+
+def test_agenda_is_deterministic_across_runs() -> None:
+    def once() -> list[Any]:
+        log: list[Any] = []
+        net = ReteNetwork()
+        net.add_production(rule(Order(c=V("c")) & Customer(id=V("c")), "j", log=log))
+        for i in range(5):
+            net.add_fact(Customer(id=i % 2))
+            net.add_fact(Order(c=i % 2, n=i))
+        net.run()
+        return log
+
+    assert once() == once()
+
+
+# -- refraction and modify ----------------------------------------------------------------
+
+
+def test_refraction_fires_once_and_again_after_recreation() -> None:
+    log: list[Any] = []
+    net = ReteNetwork()
+    net.add_production(rule(Order(id=V("o")), "r", log=log))
+    o = Order(id=1)
+    net.add_fact(o)
+    assert net.run() == 1
+    assert net.run() == 0
+    assert len(net.matches) == 1 and not net.new_matches
+    net.remove_fact(o)
+    net.add_fact(o)
+    assert net.run() == 1
+    assert len(log) == 2
+
+
+def test_modify_of_an_untested_attribute_keeps_matches_and_does_not_refire() -> None:
+    log: list[Any] = []
+    net = ReteNetwork()
+    net.add_production(
+        rule(V("o") << Order(total=V("t")) & Filter(lambda t: t > 10), "big", log=log)
+    )
+    net.add_production(rule(Order(status="new"), "new", log=log))
+    o = Order(total=50, status="new", note="a")
+    net.add_fact(o)
+    net.run()
+    assert len(log) == 2
+    o["note"] = "b"
+    net.update_fact(o)
+    assert net.run() == 0
+    assert len(net.matches) == 2
+    o["total"] = 60  # tested: the matches using it are re-created and fire again
+    net.update_fact(o)
+    assert [m.production.name for m in net.new_matches] == ["big"]
+    o["status"] = "old"
+    net.update_fact(o)
+    assert [m.production.name for m in net.matches] == ["big"]
+
+
+def test_filter_on_a_whole_fact_sees_its_modifications() -> None:
+    net = ReteNetwork()
+    net.add_production(rule(V("o") << Order() & Filter(lambda o: o.get("vip", False)), "vip"))
+    o = Order(id=1)
+    net.add_fact(o)
+    assert net.matches == []
+    o["vip"] = True
+    net.update_fact(o)
+    assert len(net.matches) == 1
+
+
+def test_facts_are_snapshots() -> None:
+    net = ReteNetwork()
+    net.add_production(rule(Order(status="new"), "new"))
+    o = Order(status="new")
+    net.add_fact(o)
+    o["status"] = "done"  # not yet told
+    assert len(net.matches) == 1
+    net.update_fact(o)
+    assert net.matches == []
+    assert set(o) == {"status"}  # nothing written into the user's fact
+
+
+# -- salience / errors in productions ------------------------------------------------------
+
+
+def test_salience_must_be_an_int() -> None:
+    with pytest.raises(RuleError, match="salience"):
+        Production(Order(), salience="high")  # type: ignore[arg-type]
+
+
+def test_filter_with_unbound_variable_is_refused() -> None:
+    p = rule(Filter(lambda x: x > 1) & Order(x=V("x")), "early")
+    net = ReteNetwork()
+    with pytest.raises(RuleError) as info:
+        net.add_production(p)
+    msg = str(info.value)
+    assert "'x'" in msg and "early" in msg and "Filter" in msg
+    assert net.stats()["beta_nodes"] == 1  # nothing left behind
+
+
+def test_bind_with_unbound_variable_is_refused() -> None:
+    p = rule(Order(x=V("x")) & Bind(lambda y: y + 1, V("z")), "b")
+    with pytest.raises(RuleError, match="'y'"):
+        ReteNetwork().add_production(p)
+
+
+def test_fact_holding_a_variable_is_refused() -> None:
+    net = ReteNetwork()
+    with pytest.raises(RuleError, match="variable"):
+        net.add_fact(Order(id=V("x")))
+    assert net.facts == []
+
+
+def test_unknown_fact_operations_are_refused() -> None:
+    net = ReteNetwork()
+    with pytest.raises(RuleError, match="not in the network"):
+        net.remove_fact(Order(id=1))
+    with pytest.raises(RuleError, match="not in the network"):
+        net.update_fact(Order(id=1))
+    with pytest.raises(RuleError, match="only allowed inside an action"):
+        net.add_fact(Order(id=1), logical=True)
+
+
+def test_action_error_names_the_production_and_network_stays_consistent() -> None:
+    calls: list[int] = []
+
+    @Production(Order(id=V("o")))
+    def fragile(o: int) -> None:
+        calls.append(o)
+        if o == 2:
+            raise ValueError("boom")
+
+    net = ReteNetwork()
+    net.add_production(fragile)
+    for i in (1, 2, 3):
+        net.add_fact(Order(id=i))
+    with pytest.raises(RuleError) as info:
+        net.run()
+    assert info.value.production == "fragile"
+    assert isinstance(info.value.__cause__, ValueError)
+    assert calls == [3, 2]
+    assert len(net.matches) == 3
+    assert net.run() == 1  # the failed match does not fire again; the rest continue
+    assert calls == [3, 2, 1]
+    net.add_fact(Order(id=4))
+    assert net.run() == 1
+
+
+def test_filter_error_becomes_rule_error_after_the_change() -> None:
+    net = ReteNetwork()
+    net.add_production(rule(Order(x=V("x")) & Filter(lambda x: 1 // x > 0), "div"))
+    net.add_fact(Order(x=1))
+    with pytest.raises(RuleError) as info:
+        net.add_fact(Order(x=0))
+    assert info.value.production == "div" and "ZeroDivisionError" in str(info.value)
+    assert len(net.facts) == 2 and len(net.matches) == 1  # consistent: test counted False
+
+
+def test_missing_action_argument() -> None:
+    @Production(Order(id=V("o")))
+    def needs(o: int, ctx: Any) -> None:
+        return None
+
+    net = ReteNetwork()
+    net.add_production(needs)
+    net.add_fact(Order(id=1))
+    with pytest.raises(RuleError, match="'ctx'"):
+        net.run()
+    net.inject("ctx", object())
+    net.add_fact(Order(id=2))
+    assert net.run() == 1
+
+
+def test_inject_passes_extra_arguments() -> None:
+    seen: list[Any] = []
+
+    @Production(Order(id=V("o")))
+    def act(o: int, ctx: dict[str, int], net: ReteNetwork) -> None:
+        seen.append((o, ctx["k"], isinstance(net, ReteNetwork)))
+
+    net = ReteNetwork()
+    net.inject("ctx", {"k": 7})
+    net.add_production(act)
+    net.add_fact(Order(id=1))
+    net.run()
+    assert seen == [(1, 7, True)]
+
+
+# -- structure: removal, sharing, unlinking -------------------------------------------------
+
+
+def test_remove_production_frees_its_nodes() -> None:
+    net = ReteNetwork()
+    base = rule(Order(c=V("c")) & Customer(id=V("c")), "base")
+    net.add_production(base)
+    net.add_fact(Order(c=1))
+    net.add_fact(Customer(id=1))
+    before = dict(net.stats())
+    extra = rule(
+        Order(c=V("c"))
+        & Customer(id=V("c"))
+        & NOT(Order(c=V("c"), big=True) & Filter(lambda c: c > 0))
+        & EXISTS(Customer(vip=True))
+        & Count(Order(c=V("c")), into="n"),
+        "extra",
+    )
+    net.add_production(extra)
+    assert net.stats()["beta_nodes"] > before["beta_nodes"]
+    net.remove_production(extra)
+    assert dict(net.stats()) == before
+    net.remove_production(base)
+    assert net.stats()["beta_nodes"] == 1 and net.stats()["alpha_memories"] == 0
+
+
+def test_nodes_are_shared_between_productions() -> None:
+    net = ReteNetwork()
+    net.add_production(rule(Order(c=V("c")) & Customer(id=V("c")), "a"))
+    n1 = net.stats()["beta_nodes"]
+    net.add_production(rule(Order(c=V("x")) & Customer(id=V("x")), "b"))
+    assert net.stats()["beta_nodes"] == n1 + 1  # only the production node is new
+    assert net.stats()["alpha_memories"] == 2
+
+
+def test_join_nodes_are_unlinked_while_a_side_is_empty() -> None:
+    net = ReteNetwork()
+    prods = [rule(Order(kind=i, c=V("c")) & Customer(id=V("c")), f"r{i}") for i in range(50)]
+    for p in prods:
+        net.add_production(p)
+    cust = next(a for a in net.alpha_memories() if a.cls is Customer)
+    # No orders: every Customer join is right-unlinked; a customer visits none of them.
+    assert len(cust.successors) == 0
+    net.add_fact(Customer(id=1))
+    o = Order(kind=7, c=1)
+    net.add_fact(o)
+    assert len(cust.successors) == 1
+    assert [m.production.name for m in net.matches] == ["r7"]
+    net.remove_fact(o)
+    assert len(cust.successors) == 0
+    # Left unlinking: with no Customer the Order-side joins hang off no memory.
+    root_joins = len(net.root.children)
+    assert root_joins == 0  # no orders of any kind: the first joins are left-unlinked
+    net.add_fact(Order(kind=3, c=2))
+    assert len(net.root.children) == 1
+
+
+def test_alpha_dispatch_reaches_only_matching_memories() -> None:
+    net = ReteNetwork()
+    for i in range(200):
+        net.add_production(rule(Order(kind=i), f"r{i}"))
+    w_amems = net.alpha.dispatch(Order, {"kind": 5})
+    assert len(w_amems) == 1 and w_amems[0].consts == (("kind", 5),)
+    assert net.alpha.dispatch(Customer, {"kind": 5}) == []
+
+
+# -- listeners, logical, dot -----------------------------------------------------------------
+
+
+class Recorder(Listener):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def on_assert(self, fact: Fact) -> None:
+        self.events.append(("assert", dict(fact)))
+
+    def on_retract(self, fact: Fact) -> None:
+        self.events.append(("retract", dict(fact)))
+
+    def on_modify(self, fact: Fact) -> None:
+        self.events.append(("modify", dict(fact)))
+
+    def on_activation_added(self, match: Match) -> None:
+        self.events.append(("added", match.production.name))
+
+    def on_activation_removed(self, match: Match) -> None:
+        self.events.append(("removed", match.production.name))
+
+    def on_fire(self, match: Match, result: Any) -> None:
+        self.events.append(("fire", result))
+
+
+def test_listeners_see_everything() -> None:
+    net = ReteNetwork()
+    rec = Recorder()
+    net.add_listener(rec)
+    net.add_production(rule(Order(id=V("o"), ok=True), "r"))
+    o = Order(id=1, ok=True)
+    net.add_fact(o)
+    net.run()
+    p = Order(id=2, ok=True)
+    net.add_fact(p)
+    p["ok"] = False
+    net.update_fact(p)
+    net.remove_fact(o)
+    assert rec.events == [
+        ("assert", {"id": 1, "ok": True}),
+        ("added", "r"),
+        ("fire", "r"),
+        ("assert", {"id": 2, "ok": True}),
+        ("added", "r"),
+        ("removed", "r"),
+        ("modify", {"id": 2, "ok": False}),
+        ("retract", {"id": 1, "ok": True}),
+    ]
+
+
+def test_listener_cannot_change_the_network() -> None:
+    net = ReteNetwork()
+
+    class Meddler(Listener):
+        def on_activation_added(self, match: Match) -> None:
+            net.add_fact(Fact(x=1))
+
+    net.add_listener(Meddler())
+    net.add_production(rule(Order(), "r"))
+    with pytest.raises(RuleError, match="while it is matching"):
+        net.add_fact(Order())
+
+
+def test_logical_fact_goes_with_its_support() -> None:
+    class Alarm(Fact):
+        pass
+
+    @Production(V("o") << Order(total=V("t")) & Filter(lambda t: t > 100))
+    def alarm(net: ReteNetwork, o: Order) -> None:
+        net.add_fact(Alarm(order=o["id"]), logical=True)
+
+    net = ReteNetwork()
+    net.add_production(alarm)
+    o = Order(id=1, total=500)
+    net.add_fact(o)
+    net.run()
+    assert [f for f in net.facts if isinstance(f, Alarm)] == [Alarm(order=1)]
+    o["total"] = 50
+    net.update_fact(o)
+    assert [f for f in net.facts if isinstance(f, Alarm)] == []
+
+
+def test_to_dot_shows_nodes_and_sizes() -> None:
+    net = ReteNetwork()
+    net.add_production(rule(Order(c=V("c")) & Customer(id=V("c")) & ~Fact(stop=True), "r"))
+    net.add_fact(Order(c=1))
+    net.add_fact(Customer(id=1))
+    dot = net.to_dot()
+    assert dot.startswith("digraph rete {") and dot.rstrip().endswith("}")
+    assert "production r" in dot
+    assert "1 facts" in dot and "1 tokens" in dot
+    assert "not Fact(stop=True)" in dot
