@@ -232,7 +232,7 @@ class _Generator:
         for day_start in range(self.start_ms, self.end_ms, 24 * _HOUR):
             day_len = min(24 * _HOUR, self.end_ms - day_start)
             # A payments outage: severity 1 or 2, 12 to 35 minutes of downtime (well over
-            # 51.84 s an hour; two or three of them exhaust the 2592 s budget), one of them
+            # 51.84 s an hour; two or three of them exhaust the 2592 s budget), half of them
             # acknowledged too late, with big orders placed while it is open.
             opened = day_start + rng.randrange(max(1, day_len - 40 * _MIN))
             severity = rng.choice((1, 2))
