@@ -78,6 +78,8 @@ def test_sigterm_mid_stream_then_restart_loses_nothing(
             proc.kill()
     assert proc.returncode == 0, err.decode()[-2000:]
     assert b"stop requested" in err
+    for line in err.splitlines():
+        orjson.loads(line)  # --log-format json: one JSON object per line
     before = len(read_topic(kafka_bootstrap, names["decisions"], idle_s=1))
 
     # The rest of the stream arrives while it is down.

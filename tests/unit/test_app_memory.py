@@ -20,6 +20,7 @@ from streamrules.config import Settings
 from streamrules.errors import TransportError
 from streamrules.generate import generate_events
 from streamrules.merge import Buffered, merge_sorted
+from streamrules.metrics import Metrics
 from streamrules.pipeline import Pipeline
 from streamrules.transport.memory import ManualClock, MemoryBroker, MemoryTransport
 
@@ -207,3 +208,34 @@ async def test_empty_partition_waits_idle_time_on_the_processing_clock() -> None
     assert len(broker.records("decisions")) == 1  # idle time over: processed alone
     app.stop()
     await asyncio.wait_for(task, timeout=10)
+
+
+class _Recording(Metrics):
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.by_rule: Counter[str] = Counter()
+        self.by_reason: Counter[str] = Counter()
+        self.records = 0
+        self.watermarks: list[int] = []
+
+    def records_in(self, topic: str, partition: int, count: int) -> None:
+        self.records += count
+
+    def decision(self, rule: str) -> None:
+        self.by_rule[rule] += 1
+
+    def dead_letter(self, reason: str) -> None:
+        self.by_reason[reason] += 1
+
+    def watermark(self, ts_ms: int) -> None:
+        self.watermarks.append(ts_ms)
+
+
+async def test_metrics_hooks_see_every_stage() -> None:
+    broker = _broker(_events(days=0.1))
+    metrics = _Recording()
+    app = await _run(broker, metrics=metrics)
+    assert metrics.records == sum(len(p) for t in TOPICS for p in broker.topics[t])
+    assert dict(metrics.by_rule) == app.stats.decisions_by_rule
+    assert dict(metrics.by_reason) == app.stats.dead_letters_by_reason
+    assert metrics.watermarks == sorted(metrics.watermarks), "the watermark never moves back"
