@@ -207,6 +207,8 @@ class KafkaTransport:
             log.warning("fetch failed, retrying: %s", exc)
             await asyncio.sleep(timeout_ms / 1000)
             return []
+        except KafkaError as exc:
+            raise TransportError(f"fetching from Kafka failed: {exc}") from None
         out: list[Record] = []
         for ktp, msgs in batches.items():
             tp = _tp(ktp)
