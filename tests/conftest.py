@@ -33,11 +33,8 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
-# The test harness, not the service, reads this variable. It is taken out of the
-# environment so that code under test that reads every STREAMRULES_* variable as a
-# setting (streamrules.config) does not trip over it.
+# Read by the test harness only (streamrules.config leaves STREAMRULES_TEST_* alone).
 TEST_BOOTSTRAP_ENV = "STREAMRULES_TEST_BOOTSTRAP"
-_TEST_BOOTSTRAP = os.environ.pop(TEST_BOOTSTRAP_ENV, None)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,5 +49,5 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def configured_bootstrap(config: pytest.Config) -> str | None:
     """The broker given on the command line or in the environment, if any."""
-    value = config.getoption("--kafka-bootstrap") or _TEST_BOOTSTRAP
+    value = config.getoption("--kafka-bootstrap") or os.environ.get(TEST_BOOTSTRAP_ENV)
     return value or None
