@@ -64,6 +64,12 @@ class RuleContext:
         Its ``facts`` default to the facts of the firing match; pass facts (or
         ``(type, id)`` pairs) to name others.
         """
+        # Checked here, inside the action, so that a mistake is this rule's error
+        # (a rule_error dead letter naming it), not a failure further down.
+        if not isinstance(key, str):
+            raise TypeError(f"decision key must be a str, got {type(key).__name__}")
+        if not isinstance(payload, Mapping):
+            raise TypeError(f"decision payload must be a mapping, got {type(payload).__name__}")
         refs = None
         if facts is not None:
             refs = tuple(f if isinstance(f, tuple) else fact_ref(f) for f in facts)
@@ -95,7 +101,8 @@ class RuleContext:
         """A timer: assert ``fact`` when the watermark reaches ``at_ms``.
 
         The fact lives for that one agenda run (decisions then carry ``at_ms`` as their
-        event time) and is retracted afterwards.
+        event time) and is retracted afterwards: schedule a fresh fact, not one that is
+        live for other reasons.
         """
         self._memory.schedule(at_ms, fact)
 

@@ -182,6 +182,33 @@ def test_a_failing_action_dead_letters_the_record_and_the_rest_goes_on(tmp_path:
     assert p.stats()["rule_errors"] == 1
 
 
+BAD_EMIT = textwrap.dedent(
+    """
+    from streamrules.facts import Order
+    from streamrules.rete import Production, V
+
+    @Production(V("o") << Order())
+    def bad_key(o, ctx):
+        ctx.emit(7, {"x": 1})
+
+    @Production(V("o") << Order())
+    def bad_payload(o, ctx):
+        ctx.emit("k", {"x": object()})
+    """
+)
+
+
+def test_bad_emissions_are_rule_errors_of_their_rule(tmp_path: Path) -> None:
+    rules = tmp_path / "bad_emit.py"
+    rules.write_text(BAD_EMIT)
+    p = Pipeline([str(rules)])
+    out = p.process(rec(order()))
+    assert out.decisions == []
+    (dead,) = out.dead_letters  # one per record
+    assert dead.reason == "rule_error" and "bad_key" in dead.message
+    assert p.stats()["rule_errors"] == 2
+
+
 TWICE = textwrap.dedent(
     """
     from streamrules.facts import Order
