@@ -205,6 +205,7 @@ class AccumulateNode(_CountingNode):
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
         t = Token(parent, wme, self, binds)
+        t.aux = None
         groups: dict[Any, Group] = {}
         t.count = groups  # type: ignore[assignment]
         self.store(t)

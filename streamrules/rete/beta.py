@@ -14,6 +14,7 @@ and left-unlinked from their beta memory while their alpha memory is empty.
 from __future__ import annotations
 
 from collections.abc import Callable
+from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
 from streamrules.rete.alpha import AlphaMemory, Index, idx_add, idx_get, idx_remove
@@ -40,21 +41,21 @@ class Token:
         "recency",
         "wme",
     )
+    count: int
+    aux: Any
+    fired: bool
 
     def __init__(
         self, parent: Token | None, wme: WME | None, node: Node, binds: tuple[Any, ...]
     ) -> None:
+        # ``count``, ``aux`` and ``fired`` are set only by the nodes that use them
+        # (negative/NCC/accumulate counts, production-node state): fewer stores per token.
         self.parent = parent
         self.wme = wme
         self.node = node
         self.binds = binds
         self.children: dict[Token, None] | None = None
         self.dead = False
-        self.fired = False
-        self.count = 0
-        self.aux: Any = None
-        self.recency: int = 0
-        r = 0
         if parent is not None:
             r = parent.recency
             ch = parent.children
@@ -62,11 +63,13 @@ class Token:
                 parent.children = {self: None}
             else:
                 ch[self] = None
+        else:
+            r = 0
         if wme is not None:
             if wme.tag > r:
                 r = wme.tag
             wme.tokens[self] = None
-        self.recency = r
+        self.recency: int = r
 
     def __repr__(self) -> str:
         return f"<Token {self.node.kind} {self.binds!r}>"
@@ -212,7 +215,16 @@ class BetaMemory(Node):
         else:
             items[t] = None
         for ix in self.indexes.values():
-            idx_add(ix.map, ix.get(binds), t)
+            key = ix.get(binds)
+            try:
+                bucket = ix.map.get(key)
+            except TypeError:
+                idx_add(ix.map, key, t)
+                continue
+            if bucket is None:
+                ix.map[key] = {t: None}
+            else:
+                bucket[t] = None
         for c in self.children:
             c.left(t, None, binds)
 
@@ -221,7 +233,16 @@ class BetaMemory(Node):
         del items[t]
         binds = t.binds
         for ix in self.indexes.values():
-            idx_remove(ix.map, ix.get(binds), t)
+            key = ix.get(binds)
+            try:
+                bucket = ix.map.get(key)
+            except TypeError:
+                idx_remove(ix.map, key, t)
+                continue
+            if bucket is not None:
+                del bucket[t]
+                if not bucket:
+                    del ix.map[key]
         if not items:
             for j in self.joins:
                 j.amem.unlink(j)  # type: ignore[union-attr]
@@ -343,7 +364,9 @@ class JoinNode(Node):
             return
         e = (w,) if self.ext1 else self.ext(w.data)
         children = self.children
-        for t in tuple(bucket):
+        # Safe to iterate in place: what this activation adds or deletes lies below
+        # this node, never in its parent memory.
+        for t in bucket:
             nb = t.binds + e
             for c in children:
                 c.left(t, w, nb)
@@ -405,9 +428,13 @@ class _CountingNode(Node):
             self.lget = self.rget = _none
 
     def matching(self, binds: tuple[Any, ...]) -> int:
-        if self.rix is None:
+        rix = self.rix
+        if rix is None:
             return len(self.amem.items)  # type: ignore[union-attr]
-        b = idx_get(self.rix.map, self.lget(binds))
+        try:
+            b = rix.map.get(self.lget(binds))
+        except TypeError:
+            b = idx_get(rix.map, self.lget(binds))
         return len(b) if b else 0
 
     def tokens_for(self, w: WME) -> tuple[Token, ...]:
@@ -417,17 +444,39 @@ class _CountingNode(Node):
         return tuple(b) if b else ()
 
     def store(self, t: Token) -> None:
-        if not self.items:
+        items = self.items
+        if not items:
             self.amem.link(self)  # type: ignore[union-attr]
-        self.items[t] = None
-        if self.own is not None:
-            idx_add(self.own.map, self.lget(t.binds), t)
+        items[t] = None
+        own = self.own
+        if own is not None:
+            key = self.lget(t.binds)
+            try:
+                bucket = own.map.get(key)
+            except TypeError:
+                idx_add(own.map, key, t)
+                return
+            if bucket is None:
+                own.map[key] = {t: None}
+            else:
+                bucket[t] = None
 
     def drop_token(self, t: Token) -> None:
-        del self.items[t]
-        if self.own is not None:
-            idx_remove(self.own.map, self.lget(t.binds), t)
-        if not self.items:
+        items = self.items
+        del items[t]
+        own = self.own
+        if own is not None:
+            key = self.lget(t.binds)
+            try:
+                bucket = own.map.get(key)
+            except TypeError:
+                idx_remove(own.map, key, t)
+                bucket = None
+            if bucket is not None:
+                del bucket[t]
+                if not bucket:
+                    del own.map[key]
+        if not items:
             self.amem.unlink(self)  # type: ignore[union-attr]
 
     def memory_size(self) -> int:
@@ -465,8 +514,33 @@ class NegativeNode(_CountingNode):
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
         t = Token(parent, wme, self, binds)
-        n = t.count = self.matching(binds)
-        self.store(t)
+        rix = self.rix
+        if rix is None:
+            n = len(self.amem.items)  # type: ignore[union-attr]
+            items = self.items
+            if not items:
+                self.amem.link(self)  # type: ignore[union-attr]
+            items[t] = None
+        else:
+            # Hot path of matching()+store(), inlined: one key for both indexes.
+            key = self.lget(binds)
+            try:
+                b = rix.map.get(key)
+                mine = self.own.map.get(key)  # type: ignore[union-attr]
+            except TypeError:
+                n = self.matching(binds)
+                self.store(t)
+            else:
+                n = len(b) if b else 0
+                items = self.items
+                if not items:
+                    self.amem.link(self)  # type: ignore[union-attr]
+                items[t] = None
+                if mine is None:
+                    self.own.map[key] = {t: None}  # type: ignore[union-attr]
+                else:
+                    mine[t] = None
+        t.count = n
         if (n == 0) is not self.exists:
             for c in self.children:
                 c.left(t, None, binds)
@@ -531,7 +605,12 @@ class FilterNode(Node):
             return False
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
-        if self.test(binds):
+        try:
+            ok = self.call(binds)
+        except Exception as exc:  # a user test raising must not corrupt the network
+            self.net._user_error(exc, self.what)
+            return
+        if ok:
             for c in self.children:
                 c.left(parent, wme, binds)
 
@@ -639,6 +718,7 @@ class NccNode(Node):
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
         t = Token(parent, wme, self, binds)
+        t.count = 0
         key = (parent, wme)
         self.items[t] = None
         self.owners[key] = t
@@ -713,6 +793,7 @@ class NccPartner(Node):
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
         r = Token(parent, wme, self, binds)
+        r.aux = None
         self.results[r] = None
         t: Token = parent
         w = wme
@@ -762,8 +843,17 @@ class PNode(Node):
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
         t = Token(parent, wme, self, binds)
+        t.fired = False
+        t.aux = None
         self.items[t] = None
-        self.net._activate(self, t)
+        net = self.net
+        agenda = net.agenda
+        seq = agenda.seq = agenda.seq + 1
+        t.count = seq
+        heappush(agenda.heap, (-self.prod.salience, -t.recency, self.order, -seq, t))
+        agenda.live += 1
+        if net._listeners:
+            net._announce(t)
 
     def drop_token(self, t: Token) -> None:
         del self.items[t]
