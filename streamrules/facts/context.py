@@ -9,8 +9,7 @@ event time.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from streamrules.facts.clock import EventClock
 from streamrules.facts.memory import WorkingMemory
@@ -20,8 +19,7 @@ from streamrules.rete import Fact
 __all__ = ["Emission", "RuleContext"]
 
 
-@dataclass(frozen=True, slots=True)
-class Emission:
+class Emission(NamedTuple):
     """A decision asked for by an action; the pipeline adds rule, time and id."""
 
     key: str

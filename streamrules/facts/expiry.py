@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Due", "ExpiryIndex"]
 
@@ -20,8 +19,7 @@ EXPIRE = 0
 TIMER = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Due:
+class Due(NamedTuple):
     """An item whose time has come: ``kind`` is ``EXPIRE`` (retract ``fact``) or
     ``TIMER`` (assert ``fact`` for one agenda run)."""
 
