@@ -454,6 +454,21 @@ class LocalKafka:
         log.info("formatted %s (cluster id %s)", self.kafka_log_dir, cluster_id)
         return True
 
+    def prepare(self) -> tuple[bool, bool]:
+        """Everything before the launch: jars, server.properties, formatting a new folder.
+
+        Returns (Maven had to run, the folder was new). ``start`` does this itself.
+        """
+        _, resolved, formatted = self._prepare(self.java())
+        return resolved, formatted
+
+    def _prepare(self, java: str) -> tuple[list[str], bool, bool]:
+        classpath, resolved = self.resolve_classpath()
+        self.write_properties()
+        formatted = self._format_if_new(java, classpath)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return classpath, resolved, formatted
+
     def start(self) -> StartResult:
         """Start the broker and wait until it answers metadata requests.
 
@@ -484,10 +499,7 @@ class LocalKafka:
                     f"in use by another process (not the broker of {self.data_dir}); choose "
                     f"another with --port/--controller-port or {ENV_PORT}/{ENV_CONTROLLER_PORT}"
                 )
-        classpath, resolved = self.resolve_classpath()
-        self.write_properties()
-        formatted = self._format_if_new(java, classpath)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        classpath, resolved, formatted = self._prepare(java)
         cmd = [
             *self._jvm_base(java, classpath)[:1],
             *self.config.heap.split(),

@@ -196,8 +196,7 @@ def test_a_bad_setting_is_reported_with_the_log(private_broker: LocalKafka) -> N
         LocalKafka(bad_config).start()
     assert "num.network.threads" in str(info.value)
     # An existing folder: the broker itself exits, and the error quotes its log.
-    private_broker.start()
-    private_broker.stop()
+    assert private_broker.prepare() == (False, True)
     bad = LocalKafka(bad_config)
     with pytest.raises(TransportError, match="exited during start-up") as info:
         bad.start()
