@@ -50,6 +50,10 @@ def _get(cells: Sequence[Cell], engine: str) -> Cell | None:
     return next((c for c in cells if c.engine == engine and c.seconds is not None), None)
 
 
+def _rate(c: Cell | None) -> float | None:
+    return c.rate if c is not None else None
+
+
 def targets_orders(cells: Sequence[Cell]) -> list[list[str]]:
     sr, clips, experta = _get(cells, SR), _get(cells, "clips"), _get(cells, "experta")
     rows = []
@@ -57,7 +61,7 @@ def targets_orders(cells: Sequence[Cell]) -> list[list[str]]:
     rows.append(
         [
             "(a) orders: streamrules >= CLIPS",
-            ratio(sr and sr.rate, clips and clips.rate),
+            ratio(_rate(sr), _rate(clips)),
             verdict(ok),
         ]
     )
@@ -69,7 +73,7 @@ def targets_orders(cells: Sequence[Cell]) -> list[list[str]]:
     rows.append(
         [
             "(a) orders: streamrules >= 5x experta",
-            ratio(sr and sr.rate, experta and experta.rate),
+            ratio(_rate(sr), _rate(experta)),
             verdict(ok),
         ]
     )
@@ -84,7 +88,7 @@ def targets_joins(cells: Sequence[Cell]) -> list[list[str]]:
     return [
         [
             "(b) joins: streamrules >= 0.5x CLIPS",
-            ratio(sr and sr.rate, clips and clips.rate),
+            ratio(_rate(sr), _rate(clips)),
             verdict(ok),
         ]
     ]
@@ -172,8 +176,9 @@ def manners_table(by_n: dict[int, list[Cell]], names: dict[str, str]) -> str:
         rats = []
         for n in by_n:
             sr = _get(by_n[n], SR)
-            if e != SR and sr and cells[n].seconds:
-                rats.append(f"{n}: {cells[n].seconds / sr.seconds:.3f}x" if sr.seconds else "")
+            mine = cells[n].seconds
+            if e != SR and sr is not None and sr.seconds and mine:
+                rats.append(f"{n}: {mine / sr.seconds:.3f}x")
         checks = {c.check for c in cells.values() if c.check}
         notes = "; ".join(
             sorted({c.note for c in cells.values() if c.note} | (checks - {"valid seating"}))
