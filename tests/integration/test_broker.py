@@ -164,6 +164,9 @@ def test_start_is_idempotent_and_data_survives_a_restart(private_broker: LocalKa
 
     again = broker.start()
     assert again.already_running and again.pid == first.pid
+    # The SLF4J -> log4j2 binding works: without it Kafka 4 runs silently.
+    log = broker.log_file.read_text()
+    assert "Kafka Server started" in log and "Kafka version: " in log
 
     spec = TopicSpec("kept-across-restarts", 2, 1, {"retention.ms": "3600000"})
     run_sync(kafka_admin.create_topics(broker.bootstrap_servers, [spec]))
@@ -319,3 +322,25 @@ def test_env_and_flags_configure_the_broker(tmp_path: Path) -> None:
         BrokerConfig.from_env({"STREAMRULES_BROKER_PORT": "x"})
     with pytest.raises(ConfigError, match="both"):
         BrokerConfig(port=9092, controller_port=9092)
+
+
+def test_server_properties_are_those_of_a_single_node_dev_broker(tmp_path: Path) -> None:
+    config = BrokerConfig(port=19192, controller_port=19193, data_dir=tmp_path / "k")
+    props = LocalKafka(config).server_properties()
+    assert props["process.roles"] == "broker,controller"
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:19193"
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19192,CONTROLLER://127.0.0.1:19193"
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19192"
+    assert props["log.dirs"] == str((tmp_path / "k" / "data").resolve())
+    for key in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "share.coordinator.state.topic.replication.factor",
+        "share.coordinator.state.topic.min.isr",
+    ):
+        assert props[key] == "1", key
+    assert props["group.initial.rebalance.delay.ms"] == "0"
+    assert props["auto.create.topics.enable"] == "false"
+    extra = BrokerConfig(data_dir=tmp_path / "k", extra_properties={"num.partitions": "4"})
+    assert LocalKafka(extra).server_properties()["num.partitions"] == "4"
