@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
 
+from streamrules.codec import parse_rfc3339
 from streamrules.config import Settings
 from streamrules.generate import generate_events
 from streamrules.transport.base import OutRecord
@@ -34,6 +36,13 @@ def _produce_raw(bootstrap: str, records: list[OutRecord]) -> None:
     asyncio.run(go())
 
 
+def _ts(value: bytes) -> datetime | None:
+    try:
+        return parse_rfc3339(orjson.loads(value)["ts"])[0]
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
 def test_bad_records_are_dead_lettered_and_nothing_is_lost(
     kafka_bootstrap: str, kafka_topics: TopicFactory, tmp_path: Path
 ) -> None:
@@ -42,7 +51,23 @@ def test_bad_records_are_dead_lettered_and_nothing_is_lost(
     # Records go where a careless producer would put them: malformed ones included, with
     # no validation (that is the processor's job here).
     topic_of = {"orders": names["orders"], "incidents": names["incidents"]}
-    _produce_raw(kafka_bootstrap, [OutRecord(topic_of[t], k, v) for t, k, v in items])
+    records = [OutRecord(topic_of[t], k, v) for t, k, v in items]
+    # One of each kind for sure, whatever the generator does, the late one 10 minutes
+    # behind the last event.
+    last = max(_ts(v) for _, _, v in items if _ts(v) is not None)  # type: ignore[type-var]
+    late_ts = (last - timedelta(minutes=10)).isoformat()
+    late = {
+        "type": "order_placed",
+        "order_id": "o-late",
+        "customer_id": "c-1",
+        "logged_in": True,
+        "items": [{"sku": "A", "qty": 1, "price": 1.0}],
+        "ts": late_ts,
+    }
+    for value in (b"{oops", b'{"type":"order_cancelled"}', orjson.dumps(late)):
+        records.append(OutRecord(names["orders"], b"c-1", value))
+    records.append(OutRecord(names["incidents"], b"x", b'{"type":"incident_opened"}'))
+    _produce_raw(kafka_bootstrap, records)
 
     ran = cli(
         "run",
