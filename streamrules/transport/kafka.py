@@ -128,6 +128,15 @@ class KafkaTransport:
                 f"cannot connect to Kafka at {s.bootstrap}: {exc}", retriable=True
             ) from None
         self._consumer = consumer
+        names = (s.orders_topic, s.incidents_topic, s.decisions_topic, s.dlq_topic)
+        existing = await consumer.topics()
+        missing = [t for t in names if t not in existing]
+        if missing:
+            await self.stop()
+            raise TransportError(
+                f"missing topic{'s' if len(missing) > 1 else ''} {', '.join(missing)} on "
+                f"{s.bootstrap} (streamrules topics apply creates them)"
+            )
         if not self.exactly_once:
             self._producer = await self._start_producer(None)
         consumer.subscribe([s.orders_topic, s.incidents_topic], listener=_Listener(self))

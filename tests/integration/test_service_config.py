@@ -58,3 +58,18 @@ def test_bad_rules_module() -> None:
     done = cli("run", "--rules", "no.such.rules_module")
     assert done.returncode == 2
     assert "no.such.rules_module" in _one_line(done.stderr)
+
+
+def test_missing_topic_is_named(kafka_bootstrap: str) -> None:
+    done = cli(
+        "run",
+        "--bootstrap-servers",
+        kafka_bootstrap,
+        "--orders-topic",
+        "no-such-orders-x",
+        "--log-level",
+        "WARNING",
+    )
+    assert done.returncode == 2
+    line = _one_line(done.stderr)
+    assert "missing topic no-such-orders-x" in line
