@@ -31,7 +31,6 @@ from streamrules.facts import (
     WorkingMemory,
     fact_ref,
 )
-from streamrules.facts.clock import TimeFormatter
 from streamrules.facts.expiry import EXPIRE
 from streamrules.rete import Match, ReteNetwork
 from streamrules.rules import DEFAULT_RULES, RuleSpec, as_specs, load_rules
@@ -90,7 +89,6 @@ class Pipeline:
         self._prune_at = 100_000
         self._steps = 0
         self._time_ms = -1
-        self._format_time = TimeFormatter()
         self._time_text = ""
         self._counts: Counter[str] = Counter()
         self._decisions_by_rule: Counter[str] = Counter()
@@ -260,7 +258,7 @@ class Pipeline:
         rule = match.production.name
         at_ms = ctx.now_ms
         if at_ms != self._time_ms:  # one event's decisions share one formatted time
-            self._time_ms, self._time_text = at_ms, self._format_time(at_ms)
+            self._time_ms, self._time_text = at_ms, format_ms(at_ms)
         by_rule = self._decisions_by_rule
         for em in emissions:
             facts = em.facts

@@ -7,10 +7,9 @@ the allowed lateness is late (dead letter ``late_event``); a less late one is ap
 
 from __future__ import annotations
 
-from streamrules.codec.timefmt import format_ms
 from streamrules.errors import ConfigError
 
-__all__ = ["DEFAULT_ALLOWED_LATENESS_MS", "EventClock", "TimeFormatter"]
+__all__ = ["DEFAULT_ALLOWED_LATENESS_MS", "EventClock"]
 
 DEFAULT_ALLOWED_LATENESS_MS = 60_000
 
@@ -37,32 +36,3 @@ class EventClock:
         if wm is None or ts_ms > wm:
             self.watermark_ms = wm = ts_ms
         return wm
-
-
-_DAY_MS = 86_400_000
-
-
-class TimeFormatter:
-    """``streamrules.codec.format_ms`` with the date cached per day.
-
-    Decisions are formatted by the thousand and mostly fall on the same few days; only the
-    time of day changes. Output is identical to ``format_ms`` (a property test checks).
-    """
-
-    __slots__ = ("_date", "_day")
-
-    def __init__(self) -> None:
-        self._day: int | None = None
-        self._date = ""
-
-    def __call__(self, ts_ms: int) -> str:
-        day, rem = divmod(ts_ms, _DAY_MS)
-        if day != self._day:
-            self._day = day
-            self._date = format_ms(day * _DAY_MS).partition("T")[0]
-        hours, rem = divmod(rem, 3_600_000)
-        minutes, rem = divmod(rem, 60_000)
-        seconds, millis = divmod(rem, 1000)
-        if millis:
-            return f"{self._date}T{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
-        return f"{self._date}T{hours:02d}:{minutes:02d}:{seconds:02d}Z"

@@ -6,9 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamrules.codec import format_ms
 from streamrules.errors import ConfigError
-from streamrules.facts.clock import EventClock, TimeFormatter
+from streamrules.facts.clock import EventClock
 from streamrules.facts.expiry import EXPIRE, TIMER, ExpiryIndex
 
 
@@ -105,11 +104,3 @@ def test_index_agrees_with_a_sorted_list(ops: list[tuple[str, int, int]]) -> Non
             expiries = {ff: v for ff, v in expiries.items() if v[0] > t}
             timers = [e for e in timers if e[0] > t]
         assert len(index) == len(expiries) + len(timers)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.integers(-62_135_596_800_000, 253_402_300_799_999), min_size=1, max_size=8))
-def test_time_formatter_is_format_ms(times: list[int]) -> None:
-    fmt = TimeFormatter()
-    for ms in [*times, *times]:  # the second pass hits the cached day
-        assert fmt(ms) == format_ms(ms)
