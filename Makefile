@@ -31,7 +31,7 @@ test: install ## install, start a test broker, run all tests, stop the broker
 	if $(STREAMRULES) broker stop $(TEST_BROKER) >/dev/null && rm -rf $(TEST_BROKER_DIR) && \
 	   $(STREAMRULES) broker start $(TEST_BROKER); then \
 		broker=1; \
-	elif [ "$${CI:-}" = "true" ]; then \
+	elif case "$${CI:-}" in true|TRUE|True|1|yes) true;; *) false;; esac; then \
 		echo "make test: CI=true and the Kafka broker did not start" >&2; exit 1; \
 	else \
 		echo "make test: no broker: integration tests will start their own or be skipped" >&2; \
