@@ -621,11 +621,11 @@ class LocalKafka:
         parts = []
         for path in (self.console_file, self.log_file):
             if path.is_file() and path.stat().st_size:
-                parts.append(_tail_text(_read_tail(path), lines))
+                parts.append(_tail_text(read_tail(path), lines))
         return "\n".join(parts) if parts else "(no log yet)"
 
 
-def _read_tail(path: Path, max_bytes: int = 64_000) -> str:
+def read_tail(path: Path, max_bytes: int = 64_000) -> str:
     with open(path, "rb") as fh:
         fh.seek(0, os.SEEK_END)
         size = fh.tell()

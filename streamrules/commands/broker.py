@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from streamrules.localkafka import BrokerConfig, LocalKafka, _read_tail
+from streamrules.localkafka import BrokerConfig, LocalKafka, read_tail
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -142,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _tail(path: Path, lines: int) -> str:
-    return "\n".join(_read_tail(path).rstrip().splitlines()[-lines:])
+    return "\n".join(read_tail(path).rstrip().splitlines()[-lines:])
 
 
 def _follow(path: Path) -> None:
