@@ -100,3 +100,49 @@ def test_sigterm_mid_stream_then_restart_loses_nothing(
     # A clean stop committed everything it published: nothing twice, in either mode.
     assert len(got) == len(set(got))
     assert got == expected
+
+
+@pytest.mark.parametrize("mode", ["at-least-once", "exactly-once"])
+def test_kill_mid_stream_then_restart(
+    mode: str, kafka_bootstrap: str, kafka_topics: TopicFactory, tmp_path: Path
+) -> None:
+    """SIGKILL (a crash): at-least-once loses nothing but may repeat decisions; with
+    exactly-once, read-committed consumers see every decision exactly once, in order."""
+    names = kafka_topics("orders", "incidents", "decisions", "decisions.dlq", partitions=1)
+    flags = topic_flags(kafka_bootstrap, names)
+    run_flags = [*flags, "--group-id", f"g-{names['orders']}", "--batch-size", "50"]
+    if mode == "exactly-once":
+        run_flags.append("--exactly-once")
+    events = tmp_path / "events.jsonl"
+    write_events(events, generate_events(22, days=1.0, orders_per_hour=400))
+    assert cli("produce", str(events), *flags).returncode == 0
+
+    proc = subprocess.Popen(
+        cli_cmd("run", *run_flags), cwd=ROOT, env=clean_env(), stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not _count(kafka_bootstrap, names["decisions"]):
+            assert proc.poll() is None
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    before = len(read_topic(kafka_bootstrap, names["decisions"], idle_s=1))
+
+    # The restarted member waits for the dead one's session to time out, then rebuilds.
+    again = cli("run", *run_flags, "--stop-when-idle", "3")
+    assert again.returncode == 0, again.stderr.decode()[-2000:]
+
+    inputs = read_topic(kafka_bootstrap, names["orders"]) + read_topic(
+        kafka_bootstrap, names["incidents"]
+    )
+    expected = [d["decision_id"] for d in replay(tmp_path, merged_lines(inputs))]
+    got = [
+        orjson.loads(r.value)["decision_id"]
+        for r in read_topic(kafka_bootstrap, names["decisions"])
+    ]
+    assert before < len(expected), "the crash should come mid-stream"
+    assert set(got) == set(expected), "no decision lost"
+    if mode == "exactly-once":
+        assert got == expected
