@@ -26,31 +26,46 @@ def sort_key(t: Token) -> tuple[int, int, int, int]:
 
 
 class Agenda:
-    """Pending activations (production-node tokens not yet fired)."""
+    """Pending activations (production-node tokens not yet fired).
 
-    __slots__ = ("heap", "live", "seq")
+    New activations wait in ``fresh`` and enter the heap only when the next one is
+    wanted: most activations of a busy change are deleted again before that (a modify
+    withdraws and re-makes matches), and then never cost a heap push.
+    """
+
+    __slots__ = ("fresh", "heap", "live", "seq")
 
     def __init__(self) -> None:
         self.heap: list[tuple[int, int, int, int, Token]] = []
+        self.fresh: list[Token] = []
         self.live = 0
         self.seq = 0
 
-    def push(self, t: Token, salience: int, order: int) -> None:
+    def push(self, t: Token) -> None:
         self.seq += 1
         t.count = self.seq
-        heapq.heappush(self.heap, (-salience, -t.recency, order, -self.seq, t))
+        self.fresh.append(t)
         self.live += 1
 
     def gone(self) -> None:
-        """An activation left the agenda (fired or deleted): maybe compact the heap."""
+        """An activation left the agenda (fired or deleted): maybe compact."""
         self.live -= 1
-        heap = self.heap
-        if len(heap) > 64 and len(heap) > 4 * self.live:
-            self.heap = [e for e in heap if not e[4].dead and not e[4].fired]
-            heapq.heapify(self.heap)
+        if len(self.fresh) + len(self.heap) > 64 + 4 * self.live:
+            self.compact()
+
+    def compact(self) -> None:
+        self.fresh = [t for t in self.fresh if not t.dead and not t.fired]
+        self.heap = [e for e in self.heap if not e[4].dead and not e[4].fired]
+        heapq.heapify(self.heap)
 
     def pop(self) -> Token | None:
         heap = self.heap
+        if self.fresh:
+            push = heapq.heappush
+            for t in self.fresh:
+                if not t.dead and not t.fired:
+                    push(heap, (*sort_key(t), t))
+            self.fresh = []
         while heap:
             t = heapq.heappop(heap)[4]
             if not t.dead and not t.fired:

@@ -14,7 +14,6 @@ and left-unlinked from their beta memory while their alpha memory is empty.
 from __future__ import annotations
 
 from collections.abc import Callable
-from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
 from streamrules.rete.alpha import AlphaMemory, Index, idx_add, idx_get, idx_remove
@@ -848,16 +847,24 @@ class PNode(Node):
         self.items[t] = None
         net = self.net
         agenda = net.agenda
-        seq = agenda.seq = agenda.seq + 1
-        t.count = seq
-        heappush(agenda.heap, (-self.prod.salience, -t.recency, self.order, -seq, t))
+        t.count = agenda.seq = agenda.seq + 1
+        agenda.fresh.append(t)
         agenda.live += 1
-        if net._listeners:
+        if net._hooks["on_activation_added"]:
             net._announce(t)
 
     def drop_token(self, t: Token) -> None:
         del self.items[t]
-        self.net._deactivate(self, t)
+        net = self.net
+        if not t.fired:
+            agenda = net.agenda
+            agenda.live -= 1
+            if len(agenda.fresh) + len(agenda.heap) > 64 + 4 * agenda.live:
+                agenda.compact()
+            if net._hooks["on_activation_removed"]:
+                net._withdrawn(t)
+        if t.aux:
+            net._unsupport(t)
 
     def replay(self, emit: Emit) -> None:  # pragma: no cover - a production has no children
         return

@@ -24,6 +24,18 @@ from streamrules.rete.production import Production
 
 log = logging.getLogger(__name__)
 
+# Value types that need no look inside when a fact is snapshot.
+_PLAIN = frozenset({str, int, float, bool, type(None), bytes})
+
+_HOOKS = (
+    "on_assert",
+    "on_retract",
+    "on_modify",
+    "on_activation_added",
+    "on_activation_removed",
+    "on_fire",
+)
+
 
 def _same_value(a: Any, b: Any) -> bool:
     if a is b:
@@ -54,6 +66,8 @@ class ReteNetwork:
         self._prods: dict[Production, list[PNode]] = {}
         self._porder = 0
         self._listeners: list[Listener] = []
+        # Per hook, the listeners that override it: a no-op hook costs nothing per event.
+        self._hooks: dict[str, list[Listener]] = {h: [] for h in _HOOKS}
         self._injected: dict[str, Any] = {}
         self._deferred: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
         self._errors: list[RuleError] = []
@@ -80,18 +94,21 @@ class ReteNetwork:
     def _end(self) -> None:
         try:
             deferred = self._deferred
-            i = 0
-            while i < len(deferred):
-                fn, args = deferred[i]
-                fn(*args)
-                i += 1
-            deferred.clear()
+            if deferred:
+                i = 0
+                while i < len(deferred):
+                    fn, args = deferred[i]
+                    fn(*args)
+                    i += 1
         finally:
-            self._deferred = []
+            if self._deferred:
+                self._deferred = []
             self._busy = False
             if self._gc_paused:
                 self._gc_paused = False
                 gc.enable()
+        if not self._logical_gone and not self._errors:
+            return
         while self._logical_gone:
             w = self._logical_gone.pop()
             if w.alive and w.support is not None and not w.support:
@@ -195,7 +212,14 @@ class ReteNetwork:
         return list(self._by_cls.get(cls, ()))
 
     def _snapshot(self, f: Fact, seen: set[int]) -> dict[Any, Any]:
-        d: dict[Any, Any] = {}
+        d: dict[Any, Any] = dict(f)
+        for k, v in d.items():
+            if type(v) not in _PLAIN or type(k) not in _PLAIN:
+                self._slow_snapshot(f, d, seen)
+                break
+        return d
+
+    def _slow_snapshot(self, f: Fact, d: dict[Any, Any], seen: set[int]) -> None:
         for k, v in f.items():
             if isinstance(v, (V, Fact, list, tuple)) or type(k) is V:
                 if isinstance(v, V) or isinstance(k, V):
@@ -210,8 +234,6 @@ class ReteNetwork:
                     continue
                 if isinstance(v, (list, tuple)) and any(isinstance(x, V) for x in v):
                     raise RuleError(f"a fact cannot hold a variable: {f!r}")
-            d[k] = v
-        return d
 
     def _assert(self, f: Fact, seen: set[int] | None = None) -> WME:
         if seen is None:
@@ -227,7 +249,7 @@ class ReteNetwork:
         if by is None:
             by = self._by_cls[w.cls] = {}
         by[w] = None
-        for lst in self._listeners:
+        for lst in self._hooks["on_assert"]:
             lst.on_assert(f)
         for amem in self.alpha.dispatch(w.cls, d):
             amem.insert(w)
@@ -249,7 +271,7 @@ class ReteNetwork:
         w.alive = False
         del self._wmes[id(w.fact)]
         del self._by_cls[w.cls][w]
-        for lst in self._listeners:
+        for lst in self._hooks["on_retract"]:
             lst.on_retract(w.fact)
 
     def add_fact(self, fact: Fact, *, logical: bool = False) -> Fact:
@@ -379,7 +401,7 @@ class ReteNetwork:
         nodes.sort(key=_depth_key)
         for node in nodes:
             node.right(w)
-        for lst in self._listeners:
+        for lst in self._hooks["on_modify"]:
             lst.on_modify(w.fact)
 
     @property
@@ -394,24 +416,22 @@ class ReteNetwork:
 
     def _announce(self, t: Token) -> None:
         m = Match(self, t)
-        for lst in self._listeners:
+        for lst in self._hooks["on_activation_added"]:
             lst.on_activation_added(m)
 
-    def _deactivate(self, pnode: PNode, t: Token) -> None:
-        if not t.fired:
-            self.agenda.gone()
-            if self._listeners:
-                m = Match(self, t)
-                for lst in self._listeners:
-                    lst.on_activation_removed(m)
-        sup = t.aux
-        if sup:
-            for w in sup:
-                s = w.support
-                if w.alive and s is not None:
-                    s.pop(t, None)
-                    if not s:
-                        self._logical_gone.append(w)
+    def _withdrawn(self, t: Token) -> None:
+        m = Match(self, t)
+        for lst in self._hooks["on_activation_removed"]:
+            lst.on_activation_removed(m)
+
+    def _unsupport(self, t: Token) -> None:
+        """A match that asserted logical facts went: they may have lost their support."""
+        for w in t.aux:
+            s = w.support
+            if w.alive and s is not None:
+                s.pop(t, None)
+                if not s:
+                    self._logical_gone.append(w)
 
     def _args(self, t: Token) -> dict[str, Any]:
         node: PNode = t.node  # type: ignore[assignment]
@@ -459,9 +479,10 @@ class ReteNetwork:
             ) from exc
         finally:
             self._firing = prev
-        if self._listeners:
+        hooks = self._hooks["on_fire"]
+        if hooks:
             m = Match(self, t)
-            for lst in self._listeners:
+            for lst in hooks:
                 lst.on_fire(m, result)
         return result
 
@@ -471,12 +492,21 @@ class ReteNetwork:
             raise RuleError(f"run(n) needs n >= 0, got {n}")
         fired = 0
         agenda = self.agenda
-        while n is None or fired < n:
-            t = agenda.pop()
-            if t is None:
-                break
-            self._fire(t)
-            fired += 1
+        # As in _begin: the run's changes free their tokens by reference counting, so the
+        # cyclic collector waits until the run is over (it then runs as usual).
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            while n is None or fired < n:
+                t = agenda.pop()
+                if t is None:
+                    break
+                self._fire(t)
+                fired += 1
+        finally:
+            if paused:
+                gc.enable()
         return fired
 
     def _tokens(self) -> list[Token]:
@@ -504,9 +534,17 @@ class ReteNetwork:
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
+        self._sort_hooks()
 
     def remove_listener(self, listener: Listener) -> None:
         self._listeners.remove(listener)
+        self._sort_hooks()
+
+    def _sort_hooks(self) -> None:
+        for h in _HOOKS:
+            self._hooks[h] = [
+                lst for lst in self._listeners if getattr(type(lst), h) is not getattr(Listener, h)
+            ]
 
     def nodes(self) -> list[Node]:
         """Every beta node, parents before children."""
