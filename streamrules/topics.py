@@ -279,7 +279,7 @@ class TopicPlan:
 
     def describe(self) -> list[str]:
         lines = [
-            f"create {t.name} ({t.partitions} partitions, rf {t.replication_factor})"
+            f"create {t.name} ({plural(t.partitions, 'partition')}, rf {t.replication_factor})"
             for t in self.create
         ]
         lines += [f"add partitions to {n}: now {total}" for n, total in self.add_partitions.items()]
@@ -288,6 +288,10 @@ class TopicPlan:
                 lines.append(f"set {name} {key}: {old if old is not None else '(unset)'} -> {new}")
         lines += [f"drift: {d}" for d in self.drift]
         return lines
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _same_value(key: str, current: str | None, wanted: str) -> bool:

@@ -14,7 +14,7 @@ import asyncio
 from pathlib import Path
 
 from streamrules import config
-from streamrules.topics import TopicsFile, TopicState, load_topics, plan
+from streamrules.topics import TopicsFile, TopicState, load_topics, plan, plural
 from streamrules.transport import kafka_admin
 
 _SETTINGS = (
@@ -138,7 +138,7 @@ def _print_describe(wanted: TopicsFile, state: dict[str, TopicState]) -> None:
         if have.replication_factor != spec.replication_factor:
             marks.append(f"file wants rf {spec.replication_factor}")
         print(
-            f"{spec.name}: {have.partitions} partitions, rf {have.replication_factor}"
+            f"{spec.name}: {plural(have.partitions, 'partition')}, rf {have.replication_factor}"
             + (f"  [{'; '.join(marks)}]" if marks else "")
         )
         for key in keys:
