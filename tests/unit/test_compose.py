@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from streamrules.config import env_name, setting_names
+from streamrules.localkafka import BrokerConfig, LocalKafka
 from streamrules.topics import load_topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +78,10 @@ def test_kafka_is_a_single_kraft_node_like_the_local_broker(services: dict[str, 
     ):
         assert env[key] == "1", key
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
-    assert env["KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"] == "0"
+    # The same development settings as the local broker.
+    local = LocalKafka(BrokerConfig()).server_properties()
+    for key in ("group.initial.rebalance.delay.ms", "log.retention.check.interval.ms"):
+        assert env["KAFKA_" + key.replace(".", "_").upper()] == local[key], key
     test = " ".join(services["kafka"]["healthcheck"]["test"])
     assert "kafka-broker-api-versions.sh" in test
 
