@@ -13,6 +13,8 @@ from collections import Counter
 from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from streamrules.app import App
 from streamrules.codec import Event, Record
@@ -239,3 +241,29 @@ async def test_metrics_hooks_see_every_stage() -> None:
     assert dict(metrics.by_rule) == app.stats.decisions_by_rule
     assert dict(metrics.by_reason) == app.stats.dead_letters_by_reason
     assert metrics.watermarks == sorted(metrics.watermarks), "the watermark never moves back"
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    batch=st.integers(1, 60),
+    fetch_ms=st.sampled_from([0, 50, 400]),
+    idle_ms=st.sampled_from([0, 100, 1000]),
+    parts=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_batching_timing_and_partitions_do_not_change_the_decisions(
+    batch: int, fetch_ms: int, idle_ms: int, parts: int, seed: int
+) -> None:
+    """Whatever the batch size, fetch latency, idle time and partition count, a stream
+    already on the broker gives exactly the pipeline's decisions on the merged order."""
+    items = list(generate_events(seed, days=0.04, orders_per_hour=300, malformed_ratio=0.05))
+    broker = _broker(items, order_parts=parts)
+    want_ids, want_dead = _expected(broker)
+    clock = ManualClock()
+    transport = MemoryTransport(broker, "g", TOPICS, clock=clock, fetch_ms=fetch_ms)
+    s = replace(SETTINGS, batch_size=batch, idle_ms=idle_ms)
+    app = App(s, transport, clock=clock, stop_when_idle_ms=5_000)
+    asyncio.run(asyncio.wait_for(app.run(), timeout=60))
+    assert _published(broker) == want_ids
+    dlq = broker.records("decisions.dlq")
+    assert Counter(dict(r.headers)["reason"].decode() for r in dlq) == want_dead
