@@ -139,6 +139,9 @@ async def _describe(admin: AIOKafkaAdminClient, names: list[str] | None) -> dict
     for response in responses:
         for resource in response.to_object()["resources"]:
             name = resource["resource_name"]
+            if resource["error_code"] == _ERROR_UNKNOWN_TOPIC:
+                partitions.pop(name, None)  # deleted since it was listed
+                continue
             _raise_for(
                 resource["error_code"],
                 f"describe configs of topic {name!r}",
