@@ -37,7 +37,7 @@ from streamrules.metrics import Metrics
 from streamrules.pipeline import DeadLetter, Pipeline, StepResult
 from streamrules.transport.base import OutRecord, TopicPartition, Transport
 
-__all__ = ["REBUILD_HORIZON_MS", "App", "AppStats"]
+__all__ = ["REBUILD_HORIZON_MS", "App", "AppStats", "describe"]
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +76,13 @@ class App:
         metrics: Metrics | None = None,
         clock: Callable[[], int] = _monotonic_ms,
         stop_when_idle_ms: int | None = None,
-        pipeline_factory: Callable[[], Pipeline] | None = None,
-        on_output: Callable[[StepResult], None] | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
         self.metrics = metrics or Metrics()
         self.clock = clock
         self.stop_when_idle_ms = stop_when_idle_ms
-        self._factory = pipeline_factory or (
-            lambda: Pipeline(settings.rules, allowed_lateness_ms=settings.allowed_lateness_ms)
-        )
-        self._on_output = on_output
-        self.pipeline = self._factory()  # fails early on bad rules (ConfigError)
+        self.pipeline = self._new_pipeline()  # fails early on bad rules (ConfigError)
         self.stats = AppStats()
         self._merger: EventTimeMerger[Event | DeadLetter] = EventTimeMerger(settings.idle_ms)
         # Decoding here, with the configured topic names, also catches events sent to the
@@ -110,9 +104,9 @@ class App:
             log.info("stop requested: finishing the current batch")
         self._stopping = True
 
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
+    def _new_pipeline(self) -> Pipeline:
+        s = self.settings
+        return Pipeline(s.rules, allowed_lateness_ms=s.allowed_lateness_ms)
 
     async def run(self) -> None:
         await self.transport.start(self._on_revoked, self._on_assigned)
@@ -179,7 +173,7 @@ class App:
     async def _rebuild(self) -> None:
         self._needs_rebuild = False
         assigned = self.transport.assignment()
-        self.pipeline = self._factory()
+        self.pipeline = self._new_pipeline()
         self._merger.assign(assigned)
         self._merger.clear()
         self._processed = {}
@@ -304,8 +298,6 @@ class App:
             by_reason = self.stats.dead_letters_by_reason
             by_reason[dl.reason] = by_reason.get(dl.reason, 0) + 1
             self.metrics.dead_letter(dl.reason)
-        if self._on_output is not None and (result.decisions or result.dead_letters):
-            self._on_output(result)
 
 
 def _names(tps: frozenset[TopicPartition]) -> str:
