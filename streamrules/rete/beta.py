@@ -75,18 +75,20 @@ class Token:
 
 
 def _kill_all(stack: list[Token]) -> None:
+    pop = stack.pop
+    extend = stack.extend
     while stack:
-        x = stack.pop()
+        x = pop()
         if x.dead:
             continue
         x.dead = True
         ch = x.children
-        if ch:
+        if ch is not None:
             x.children = None
-            stack.extend(ch)
+            extend(ch)
         w = x.wme
         if w is not None:
-            w.tokens.pop(x, None)
+            del w.tokens[x]
         x.node.drop_token(x)
 
 
