@@ -643,6 +643,14 @@ def _tail_text(text: str, lines: int) -> str:
     return "\n".join(kept[-lines:])
 
 
+def kafka_version(pom: Path = DEFAULT_POM) -> str:
+    """The Apache Kafka release pinned in the broker's pom (``kafka.version``)."""
+    match = re.search(r"<kafka\.version>\s*([^<\s]+)\s*</kafka\.version>", pom.read_text())
+    if match is None:
+        raise ConfigError(f"{pom}: no <kafka.version> property")
+    return match.group(1)
+
+
 def java_major_version(java: str) -> int:
     """Major version of a ``java`` binary (``17`` for "17.0.15", ``8`` for "1.8.0_392")."""
     try:

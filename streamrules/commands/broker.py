@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from streamrules.localkafka import BrokerConfig, LocalKafka, read_tail
+from streamrules.localkafka import BrokerConfig, LocalKafka, kafka_version, read_tail
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -105,7 +105,8 @@ def _run(args: argparse.Namespace) -> int:
                 extra.append(f"new data folder {broker.data_dir}")
             note = f" ({', '.join(extra)})" if extra else ""
             print(
-                f"broker started (pid {result.pid}) on {result.bootstrap_servers} "
+                f"Kafka {kafka_version(broker.config.pom)} started (pid {result.pid}) on "
+                f"{result.bootstrap_servers} "
                 f"in {result.seconds:.1f} s{note}; log: {broker.log_file}"
             )
         return 0
