@@ -128,6 +128,11 @@ class ReteNetwork:
     def _defer_call(self, fn: Callable[..., None], *args: Any) -> None:
         self._deferred.append((fn, args))
 
+    def _listener_error(self, lst: Listener, exc: Exception) -> None:
+        err = RuleError(f"listener {type(lst).__name__} raised {type(exc).__name__}: {exc}")
+        err.__cause__ = exc
+        self._errors.append(err)
+
     def _user_error(self, exc: Exception, what: tuple[str, str]) -> None:
         err = RuleError(f"{type(exc).__name__}: {exc}", production=what[0], condition=what[1])
         err.__cause__ = exc
@@ -250,7 +255,10 @@ class ReteNetwork:
             by = self._by_cls[w.cls] = {}
         by[w] = None
         for lst in self._hooks["on_assert"]:
-            lst.on_assert(f)
+            try:
+                lst.on_assert(f)
+            except Exception as exc:  # a listener must not break a change half-way
+                self._listener_error(lst, exc)
         for amem in self.alpha.dispatch(w.cls, d):
             amem.insert(w)
             for node in amem.snapshot():
@@ -272,7 +280,10 @@ class ReteNetwork:
         del self._wmes[id(w.fact)]
         del self._by_cls[w.cls][w]
         for lst in self._hooks["on_retract"]:
-            lst.on_retract(w.fact)
+            try:
+                lst.on_retract(w.fact)
+            except Exception as exc:  # a listener must not break a change half-way
+                self._listener_error(lst, exc)
 
     def add_fact(self, fact: Fact, *, logical: bool = False) -> Fact:
         """Assert a fact (a snapshot of it); facts nested in it are asserted too.
@@ -402,7 +413,10 @@ class ReteNetwork:
         for node in nodes:
             node.right(w)
         for lst in self._hooks["on_modify"]:
-            lst.on_modify(w.fact)
+            try:
+                lst.on_modify(w.fact)
+            except Exception as exc:  # a listener must not break a change half-way
+                self._listener_error(lst, exc)
 
     @property
     def facts(self) -> list[Fact]:
@@ -417,12 +431,18 @@ class ReteNetwork:
     def _announce(self, t: Token) -> None:
         m = Match(self, t)
         for lst in self._hooks["on_activation_added"]:
-            lst.on_activation_added(m)
+            try:
+                lst.on_activation_added(m)
+            except Exception as exc:  # a listener must not break a change half-way
+                self._listener_error(lst, exc)
 
     def _withdrawn(self, t: Token) -> None:
         m = Match(self, t)
         for lst in self._hooks["on_activation_removed"]:
-            lst.on_activation_removed(m)
+            try:
+                lst.on_activation_removed(m)
+            except Exception as exc:  # a listener must not break a change half-way
+                self._listener_error(lst, exc)
 
     def _unsupport(self, t: Token) -> None:
         """A match that asserted logical facts went: they may have lost their support."""

@@ -417,3 +417,16 @@ def test_to_dot_shows_nodes_and_sizes() -> None:
     assert "production r" in dot
     assert "1 facts" in dot and "1 tokens" in dot
     assert "not Fact(stop=True)" in dot
+
+
+def test_a_failing_listener_does_not_break_the_network() -> None:
+    class Broken(Listener):
+        def on_activation_added(self, match: Match) -> None:
+            raise KeyError("oops")
+
+    net = ReteNetwork()
+    net.add_listener(Broken())
+    net.add_production(rule(Order(id=V("o")), "r"))
+    with pytest.raises(RuleError, match="listener Broken raised KeyError"):
+        net.add_fact(Order(id=1))
+    assert len(net.matches) == 1 and net.run() == 1
