@@ -69,7 +69,9 @@ BINDS: dict[tuple[str, ...], Callable[..., Any]] = {
 
 
 @st.composite
-def pattern(draw: Any, bound: set[str], allow_bind: bool = True) -> tuple[Any, ...]:
+def pattern(
+    draw: Any, bound: set[str], allow_bind: bool = True, allow_nested: bool = True
+) -> tuple[Any, ...]:
     tname = draw(st.sampled_from(sorted(TYPES)))
     slots: dict[str, tuple[str, Any]] = {}
     for attr in ATTRS:
@@ -78,6 +80,13 @@ def pattern(draw: Any, bound: set[str], allow_bind: bool = True) -> tuple[Any, .
             slots[attr] = ("c", draw(st.sampled_from(VALUES)))
         elif kind == "var":
             slots[attr] = ("v", draw(st.sampled_from(VARS)))
+    # "sub" holds a nested fact: matched by a variable (an identity join) or a pattern.
+    if allow_nested:
+        sub = draw(st.sampled_from(["absent"] * 6 + ["var", "nested"]))
+        if sub == "var":
+            slots["sub"] = ("v", "s")
+        elif sub == "nested":
+            slots["sub"] = ("n", draw(pattern(bound, allow_bind=False, allow_nested=False)))
     bind = None
     if allow_bind and draw(st.integers(0, 4)) == 0:
         bind = f"f{draw(st.integers(0, 1))}"
@@ -88,8 +97,31 @@ def pattern(draw: Any, bound: set[str], allow_bind: bool = True) -> tuple[Any, .
 
 def pat_vars(spec: tuple[Any, ...]) -> set[str]:
     out = {v for k, v in spec[2].values() if k == "v"}
+    for k, v in spec[2].values():
+        if k == "n":
+            out |= pat_vars(v)
     if spec[3] is not None:
         out.add(spec[3])
+    return out
+
+
+def expand(spec: tuple[Any, ...], counter: list[int]) -> list[tuple[Any, ...]]:
+    """A pattern with nested patterns as flat patterns, the nested ones first (the
+    engine's order); the nested fact is bound to a hidden variable joined on identity."""
+    out: list[tuple[Any, ...]] = []
+    slots = {}
+    for attr, (k, v) in spec[2].items():
+        if k == "n":
+            counter[0] += 1
+            hidden = f"_n{counter[0]}"
+            inner = expand(v, counter)
+            last = inner[-1]
+            inner[-1] = (last[0], last[1], last[2], hidden)
+            out.extend(inner)
+            slots[attr] = ("v", hidden)
+        else:
+            slots[attr] = (k, v)
+    out.append((spec[0], spec[1], slots, spec[3]))
     return out
 
 
@@ -128,8 +160,8 @@ def conjunction(draw: Any, bound: set[str], depth: int, size: int) -> list[tuple
                 out.append((kind, inner))
         else:
             agg = draw(st.sampled_from(["count", "sum", "min", "max", "collect"]))
-            p = draw(pattern(bound, allow_bind=False))
-            own = sorted(v for k, v in p[2].values() if k == "v")
+            p = draw(pattern(bound, allow_bind=False, allow_nested=False))
+            own = sorted(v for k, v in p[2].values() if k == "v" and v != "s")
             if agg != "count" and not own:
                 continue
             value = None if agg == "count" else draw(st.sampled_from(own))
@@ -162,7 +194,10 @@ def build_cond(spec: tuple[Any, ...]) -> Any:
     kind = spec[0]
     if kind == "pat":
         _, tname, slots, bind = spec
-        vals = {a: (V(v) if k == "v" else v) for a, (k, v) in slots.items()}
+        vals = {
+            a: (V(v) if k == "v" else build_cond(v) if k == "n" else v)
+            for a, (k, v) in slots.items()
+        }
         f = TYPES[tname](**vals)
         return V(bind) << f if bind else f
     if kind in ("not", "exists"):
@@ -208,14 +243,19 @@ def match_pat(spec: tuple[Any, ...], f: Fact, env: dict[str, Any]) -> dict[str, 
     for attr, (k, v) in slots.items():
         if attr not in f:
             return None
+        x = f[attr]
         if k == "c":
-            if f[attr] != v:
+            if isinstance(x, Fact) or x != v:
                 return None
         elif v in e:
-            if e[v] != f[attr]:
+            y = e[v]
+            if isinstance(x, Fact) or isinstance(y, Fact):
+                if x is not y:  # facts are the same fact, not equal dicts
+                    return None
+            elif y != x:
                 return None
         else:
-            e[v] = f[attr]
+            e[v] = x
     return e
 
 
@@ -239,7 +279,9 @@ def solve(
         return
     c, rest = conds[0], conds[1:]
     kind = c[0]
-    if kind == "pat":
+    if kind == "pat" and any(k == "n" for k, _ in c[2].values()):
+        yield from solve(expand(c, [0]) + rest, env, facts)
+    elif kind == "pat":
         for f in facts:
             e = match_pat(c, f, env)
             if e is not None:
@@ -277,7 +319,9 @@ def solve(
 
 def norm(bindings: dict[str, Any]) -> frozenset[tuple[str, Any]]:
     return frozenset(
-        (k, ("fact", id(v)) if isinstance(v, Fact) else v) for k, v in bindings.items()
+        (k, ("fact", id(v)) if isinstance(v, Fact) else v)
+        for k, v in bindings.items()
+        if not k.startswith("_")
     )
 
 
@@ -314,13 +358,56 @@ OPS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
         st.just("update"), st.integers(0, 50), st.just("z"), st.sampled_from(VALUES)
     ),
     "run": st.tuples(st.just("run"), st.integers(0, 3)),
+    "add_nested": st.tuples(
+        st.just("add_nested"), st.sampled_from(sorted(TYPES)), full_values, st.integers(0, 50)
+    ),
+    "update_sub": st.tuples(st.just("update_sub"), st.integers(0, 50), st.integers(0, 50)),
     "addprod": st.tuples(st.just("addprod"), production_spec()),
     "removeprod": st.tuples(st.just("removeprod"), st.integers(0, 10)),
 }
 # Weighted so that working memory grows and changes more often than the rules do.
 KINDS = ["add"] * 6 + ["add_partial"] + ["remove"] * 5 + ["update"] * 5
-KINDS += ["update_untested", "run", "run", "addprod", "removeprod"]
+KINDS += ["update_untested", "run", "run", "addprod", "removeprod", "add_nested", "update_sub"]
 operation = st.sampled_from(KINDS).flatmap(lambda k: OPS[k])
+
+
+FACT_CHANGES = ("add", "add_nested", "remove", "update", "update_sub")
+
+
+def _live(net: ReteNetwork, facts: list[Fact], f: Fact) -> None:
+    """The engine (as py-rete) asserts a nested fact that is not live when its holder is
+    added or updated: mirror that in the oracle's fact list."""
+    sub = f.get("sub")
+    if isinstance(sub, Fact) and not any(sub is g for g in facts):
+        facts.append(sub)
+
+
+def apply_fact_op(net: ReteNetwork, facts: list[Fact], op: tuple[Any, ...]) -> None:
+    kind = op[0]
+    if kind in ("add", "add_nested"):
+        f = TYPES[op[1]](**op[2])
+        if kind == "add_nested" and facts:
+            f["sub"] = facts[op[3] % len(facts)]
+        facts.append(f)
+        net.add_fact(f)
+    elif kind == "remove" and facts:
+        net.remove_fact(facts.pop(op[1] % len(facts)))
+    elif kind == "update" and facts:
+        f = facts[op[1] % len(facts)]
+        if op[3] is None:
+            f.pop(op[2], None)
+        else:
+            f[op[2]] = op[3]
+        _live(net, facts, f)
+        net.update_fact(f)
+    elif kind == "update_sub" and facts:
+        f = facts[op[1] % len(facts)]
+        sub = facts[op[2] % len(facts)]
+        if sub is not f:
+            f["sub"] = sub
+            net.update_fact(f)
+    for f in facts:
+        assert f in net
 
 
 @given(
@@ -349,20 +436,8 @@ def test_matches_equal_brute_force(
     assert engine(net) == oracle(specs, facts)
     for op in ops:
         kind = op[0]
-        if kind == "add":
-            f = TYPES[op[1]](**op[2])
-            facts.append(f)
-            net.add_fact(f)
-        elif kind == "remove" and facts:
-            f = facts.pop(op[1] % len(facts))
-            net.remove_fact(f)
-        elif kind == "update" and facts:
-            f = facts[op[1] % len(facts)]
-            if op[3] is None:
-                f.pop(op[2], None)
-            else:
-                f[op[2]] = op[3]
-            net.update_fact(f)
+        if kind in FACT_CHANGES:
+            apply_fact_op(net, facts, op)
         elif kind == "run":
             net.run(op[1])
             assert all(m.fired for m in net.matches if m not in net.new_matches)
@@ -472,19 +547,8 @@ def test_curated_productions_equal_brute_force(ops: list[tuple[Any, ...]]) -> No
     facts: list[Fact] = []
     for op in ops:
         kind = op[0]
-        if kind == "add":
-            f = TYPES[op[1]](**op[2])
-            facts.append(f)
-            net.add_fact(f)
-        elif kind == "remove" and facts:
-            net.remove_fact(facts.pop(op[1] % len(facts)))
-        elif kind == "update" and facts:
-            f = facts[op[1] % len(facts)]
-            if op[3] is None:
-                f.pop(op[2], None)
-            else:
-                f[op[2]] = op[3]
-            net.update_fact(f)
+        if kind in FACT_CHANGES:
+            apply_fact_op(net, facts, op)
         elif kind == "run":
             net.run(op[1])
         assert engine(net) == oracle(specs, facts), op
