@@ -8,6 +8,7 @@ user's object changes nothing until ``update_fact``; no id is ever written into 
 
 from __future__ import annotations
 
+from reprlib import recursive_repr
 from typing import TYPE_CHECKING, Any
 
 from streamrules.rete.conditions import AND, OR, ComposableCond, V
@@ -49,6 +50,7 @@ class Fact(ComposableCond, dict):  # type: ignore[type-arg]
     def __and__(self, other: Any) -> AND:
         return ComposableCond.__and__(self, other)
 
+    @recursive_repr()
     def __repr__(self) -> str:
         parts: list[str] = []
         n = 0
