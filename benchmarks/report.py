@@ -130,7 +130,7 @@ def scaling_table(by_r: dict[int, list[Cell]], names: dict[str, str]) -> str:
         ["engine"]
         + [f"R={r:,} us/event" for r in by_r]
         + [f"R={r:,} build" for r in by_r]
-        + ["streamrules/peer at largest R run", "notes"]
+        + ["streamrules/peer at largest R run", "drift at largest R run", "notes"]
     )
     rows = []
     for e in engines:
@@ -143,15 +143,18 @@ def scaling_table(by_r: dict[int, list[Cell]], names: dict[str, str]) -> str:
             else ratio(cells[last].us_per_event, sr_last.us_per_event if sr_last else None)
             + f" (R={last:,})"
         )
-        notes = "; ".join(
-            sorted({f"R={r:,}: {c.note}" if c.note else "" for r, c in cells.items()} - {""})
-        )
+        by_note: dict[str, list[str]] = {}
+        for r, c in cells.items():
+            if c.note:
+                by_note.setdefault(c.note, []).append(f"R={r:,}")
+        notes = "; ".join(f"{', '.join(rs)}: {note}" for note, rs in by_note.items())
         wrong = [f"R={r:,}: {c.check}" for r, c in cells.items() if c.check and c.check != "ok"]
         rows.append(
             [names.get(e, e)]
             + [fmt(cells[r].us_per_event, 1) for r in by_r]
             + [fmt(cells[r].build_s, 2, " s") for r in by_r]
-            + [rat, "; ".join([*wrong, notes]).strip("; ")]
+            + [rat, fmt(cells[last].drift, 2) if last else "-"]
+            + ["; ".join([*wrong, notes]).strip("; ")]
         )
     return (
         table(headers, rows)
