@@ -104,17 +104,20 @@ def run_stream(
     for _ in range(opts.repeat):
         gc.collect()
         t0 = clock()
+        tenths: list[float] = []
         try:
             runner = make()
+            builds.append(clock() - t0)
+            for chunk in _chunks(items):
+                t = clock()
+                runner.feed(chunk)
+                tenths.append(clock() - t)
         except Unsupported as exc:
             cell.note = str(exc)
             return cell
-        builds.append(clock() - t0)
-        tenths: list[float] = []
-        for chunk in _chunks(items):
-            t = clock()
-            runner.feed(chunk)
-            tenths.append(clock() - t)
+        except Exception as exc:  # an engine's crash is a result, not the end of the run
+            cell.note = crashed(exc, sum(len(c) for c in _chunks(items)[: len(tenths)]))
+            return cell
         totals.append(sum(tenths))
         if tenths[0] > 0:
             drifts.append(tenths[-1] / tenths[0])
@@ -136,6 +139,12 @@ def run_stream(
         else (f"WRONG: {len(decisions)} decisions, expected {len(want)}")
     )
     return cell
+
+
+def crashed(exc: BaseException, done: int | None = None) -> str:
+    where = "" if done is None else f" after {done:,} events"
+    text = " ".join(str(exc).split())[:160]
+    return f"crashed{where}: {type(exc).__name__}: {text}"
 
 
 # -- formatting -------------------------------------------------------------------------------
@@ -343,12 +352,15 @@ def bench_manners(mods: dict[str, ModuleType | str], opts: Options) -> dict[int,
                 gc.collect()
                 try:
                     m = mod.manners(guests, n)
+                    t = clock()
+                    fired = m.run()
+                    times.append(clock() - t)
                 except Unsupported as exc:
                     cell.note = str(exc)
                     break
-                t = clock()
-                fired = m.run()
-                times.append(clock() - t)
+                except Exception as exc:  # an engine's crash is a result
+                    cell.note = crashed(exc)
+                    break
                 ok = workloads.check_seating(guests, m.seating(), n)
                 cell.extra["firings"] = fired
                 cell.check = "valid seating" if ok else "WRONG: no valid seating"
