@@ -394,6 +394,8 @@ class JoinNode(Node):
 
     def destroy(self) -> None:
         super().destroy()
+        if self.reads_all:
+            self.amem.wild -= 1  # type: ignore[union-attr]
         if self.lix is not None:
             self.parent.release_index(self.lkeys)  # type: ignore[union-attr]
             self.amem.release_index(self.rkeys)  # type: ignore[union-attr]
