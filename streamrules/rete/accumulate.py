@@ -15,8 +15,9 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from streamrules.rete.alpha import AlphaMemory, idx_get
-from streamrules.rete.beta import Emit, Token, _CountingNode, kill
 from streamrules.rete.fact import SELF, WME, freeze
+from streamrules.rete.negative import _CountingNode
+from streamrules.rete.tokens import Emit, Token, kill
 
 if TYPE_CHECKING:
     from streamrules.rete.network import ReteNetwork

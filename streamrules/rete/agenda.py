@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from streamrules.rete.fact import Fact, user_value
 
 if TYPE_CHECKING:
-    from streamrules.rete.beta import PNode, Token
+    from streamrules.rete.beta import PNode
     from streamrules.rete.network import ReteNetwork
     from streamrules.rete.production import Production
+    from streamrules.rete.tokens import Token
 
 
 def sort_key(t: Token) -> tuple[int, int, int, int]:

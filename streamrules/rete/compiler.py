@@ -17,19 +17,10 @@ from typing import TYPE_CHECKING, Any
 from streamrules.errors import RuleError
 from streamrules.rete.accumulate import AccumulateNode
 from streamrules.rete.alpha import AlphaMemory
-from streamrules.rete.beta import (
-    BetaMemory,
-    BindNode,
-    FilterNode,
-    JoinNode,
-    NccNode,
-    NccPartner,
-    NegativeNode,
-    Node,
-    PNode,
-)
+from streamrules.rete.beta import BetaMemory, BindNode, FilterNode, JoinNode, Node, PNode
 from streamrules.rete.conditions import AND, EXISTS, NOT, OR, Accumulate, Bind, Filter, V
 from streamrules.rete.fact import SELF, Fact, pattern_bind
+from streamrules.rete.negative import NccNode, NccPartner, NegativeNode
 
 if TYPE_CHECKING:
     from streamrules.rete.network import ReteNetwork

@@ -15,7 +15,7 @@ from streamrules.rete.conditions import AND, OR, ComposableCond, V
 
 if TYPE_CHECKING:
     from streamrules.rete.alpha import AlphaMemory
-    from streamrules.rete.beta import Token
+    from streamrules.rete.tokens import Token
 
 # Key of the snapshot entry holding the WME itself: lets a join read "the fact" with the
 # same itemgetter it uses for attributes (``V('f') << Fact(...)``, nested facts).

@@ -16,11 +16,13 @@ from typing import Any
 from streamrules.errors import RuleError
 from streamrules.rete.agenda import Agenda, Listener, Match, sort_key
 from streamrules.rete.alpha import AlphaMemory, _depth_key, idx_add, idx_remove
-from streamrules.rete.beta import BetaMemory, NccNode, Node, PNode, Token, kill
+from streamrules.rete.beta import BetaMemory, Node, PNode
 from streamrules.rete.compiler import NET_ARG, Compiler, dnf
 from streamrules.rete.conditions import V
 from streamrules.rete.fact import SELF, WME, Fact, user_value
+from streamrules.rete.negative import NccNode
 from streamrules.rete.production import Production
+from streamrules.rete.tokens import Token, kill
 
 log = logging.getLogger(__name__)
 

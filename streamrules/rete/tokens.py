@@ -1,0 +1,101 @@
+"""Tokens (engine stage 2, beta network): partial matches and their tree-based deletion.
+
+A token is one partial match: a link to its parent token, the fact it added, and
+``binds``, a flat tuple of bound values whose slot numbers the compiler fixes. Deleting a
+token deletes its descendants (``children``) with an explicit stack, never by scanning a
+memory; each memory node forgets its own tokens in ``drop_token``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from streamrules.rete.fact import WME
+
+if TYPE_CHECKING:
+    from streamrules.rete.beta import Node
+
+Emit = Callable[["Token", "WME | None", tuple[Any, ...]], None]
+
+
+class Token:
+    """A partial match stored in a memory node."""
+
+    __slots__ = (
+        "aux",
+        "binds",
+        "children",
+        "count",
+        "dead",
+        "fired",
+        "node",
+        "parent",
+        "recency",
+        "wme",
+    )
+    count: int
+    aux: Any
+    fired: bool
+
+    def __init__(
+        self, parent: Token | None, wme: WME | None, node: Node, binds: tuple[Any, ...]
+    ) -> None:
+        # ``count``, ``aux`` and ``fired`` are set only by the nodes that use them
+        # (negative/NCC/accumulate counts, production-node state): fewer stores per token.
+        self.parent = parent
+        self.wme = wme
+        self.node = node
+        self.binds = binds
+        self.children: dict[Token, None] | None = None
+        self.dead = False
+        if parent is not None:
+            r = parent.recency
+            ch = parent.children
+            if ch is None:
+                parent.children = {self: None}
+            else:
+                ch[self] = None
+        else:
+            r = 0
+        if wme is not None:
+            if wme.tag > r:
+                r = wme.tag
+            wme.tokens[self] = None
+        self.recency: int = r
+
+    def __repr__(self) -> str:
+        return f"<Token {self.node.kind} {self.binds!r}>"
+
+
+def _kill_all(stack: list[Token]) -> None:
+    pop = stack.pop
+    extend = stack.extend
+    while stack:
+        x = pop()
+        if x.dead:
+            continue
+        x.dead = True
+        ch = x.children
+        if ch is not None:
+            x.children = None
+            extend(ch)
+        w = x.wme
+        if w is not None:
+            del w.tokens[x]
+        x.node.drop_token(x)
+
+
+def kill(t: Token) -> None:
+    """Delete a token and all its descendants."""
+    p = t.parent
+    if p is not None and p.children:
+        p.children.pop(t, None)
+    _kill_all([t])
+
+
+def kill_children(t: Token) -> None:
+    ch = t.children
+    if ch:
+        t.children = None
+        _kill_all(list(ch))
