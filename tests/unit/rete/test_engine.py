@@ -430,3 +430,53 @@ def test_a_failing_listener_does_not_break_the_network() -> None:
     with pytest.raises(RuleError, match="listener Broken raised KeyError"):
         net.add_fact(Order(id=1))
     assert len(net.matches) == 1 and net.run() == 1
+
+
+def test_state_does_not_grow_over_a_stream() -> None:
+    """Per-event cost cannot creep up if nothing accumulates: after many insert / fire /
+    retract cycles every memory, index and the agenda are back to their first size."""
+    net = ReteNetwork()
+    net.add_production(
+        rule(
+            V("o") << Order(c=V("c"), total=V("t"))
+            & Filter(lambda t: t > 5)
+            & Customer(id=V("c"))
+            & NOT(Fact(stop=V("c")))
+            & Count(Order(c=V("c")), into="n"),
+            "r",
+        )
+    )
+    for i in range(10):
+        net.add_fact(Customer(id=i))
+
+    def sizes() -> tuple[Any, ...]:
+        mems = tuple(n.memory_size() for n in net.nodes())
+        amems = tuple(
+            (len(a.items), tuple(len(ix.map) for ix in a.indexes.values()))
+            for a in net.alpha_memories()
+        )
+        agenda = len(net.agenda.heap) + len(net.agenda.fresh)
+        return mems, amems, agenda
+
+    def burst(k: int) -> None:
+        live = []
+        for i in range(k):
+            o = Order(c=i % 12, total=i % 10)
+            net.add_fact(o)
+            live.append(o)
+            if i % 7 == 0:
+                stop = Fact(stop=i % 12)
+                net.add_fact(stop)
+                net.remove_fact(stop)
+            net.run(1)
+        for o in live:
+            net.remove_fact(o)
+        net.run()
+
+    burst(50)
+    first = sizes()
+    burst(2000)
+    assert sizes() == first
+    assert sum(len(w.tokens) for w in net._wmes.values()) == sum(
+        1 for n in net.nodes() for t in getattr(n, "items", ()) if t.wme is not None
+    )
