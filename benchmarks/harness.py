@@ -212,8 +212,8 @@ def stream_table(cells: Sequence[Cell], names: dict[str, str]) -> str:
 
 def _sizes(opts: Options) -> dict[str, int]:
     if opts.quick:
-        return {"orders": 3_000, "joins": 3_000, "scaling": 1_000}
-    return {"orders": 20_000, "joins": 20_000, "scaling": 5_000}
+        return {"orders": 3_000, "joins": 3_000, "scaling": 2_000}
+    return {"orders": 20_000, "joins": 20_000, "scaling": 20_000}
 
 
 # Slow peers get fewer events so that a run stays within minutes; rates are per event.
