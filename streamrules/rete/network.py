@@ -218,11 +218,13 @@ class ReteNetwork:
     def _wmes_of(self, cls: type) -> Iterable[WME]:
         return list(self._by_cls.get(cls, ()))
 
-    def _snapshot(self, f: Fact, seen: set[int]) -> dict[Any, Any]:
+    def _snapshot(self, f: Fact, seen: set[int] | None) -> dict[Any, Any]:
+        """The values of ``f`` as the network keeps them; ``seen``: the facts whose
+        snapshot is being taken around this one (to refuse a fact containing itself)."""
         d: dict[Any, Any] = dict(f)
         for k, v in d.items():
             if type(v) not in _PLAIN or type(k) not in _PLAIN:
-                self._slow_snapshot(f, d, seen)
+                self._slow_snapshot(f, d, {id(f)} if seen is None else seen | {id(f)})
                 break
         return d
 
@@ -243,9 +245,6 @@ class ReteNetwork:
                     raise RuleError(f"a fact cannot hold a variable: {f!r}")
 
     def _assert(self, f: Fact, seen: set[int] | None = None) -> WME:
-        if seen is None:
-            seen = set()
-        seen.add(id(f))
         d = self._snapshot(f, seen)
         self._tag += 1
         w = WME(f, self._tag)
@@ -356,7 +355,7 @@ class ReteNetwork:
 
     def _modify(self, w: WME) -> None:
         old = w.data
-        new = self._snapshot(w.fact, {id(w.fact)})
+        new = self._snapshot(w.fact, None)
         new[SELF] = w
         changed = {
             k

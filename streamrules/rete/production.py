@@ -48,7 +48,9 @@ class Production:
                     self.var_kw = True
                 elif p.kind is not inspect.Parameter.VAR_POSITIONAL:
                     self.params.append((p.name, p.default is not inspect.Parameter.empty))
-            self.__doc__ = func.__doc__
+            for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+                if hasattr(func, attr):
+                    setattr(self, attr, getattr(func, attr))
             return self
         return self.__wrapped__(*args, **kwargs)
 
