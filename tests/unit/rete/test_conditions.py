@@ -182,3 +182,19 @@ def test_filter_sees_facts_and_values() -> None:
     net.add_fact(Item(v=1))
     net.add_fact(Item(v=2))
     assert [m.bindings["v"] for m in net.matches] == [2]
+
+
+def test_a_refused_production_leaves_nothing_behind() -> None:
+    net = ReteNetwork()
+    keep = prod(Item(a=V("a")) & Box(id=V("a")), "keep")
+    net.add_production(keep)
+    net.add_fact(Item(a=1))
+    before = dict(net.stats())
+    bad = prod(
+        Item(a=V("a")) & Box(id=V("a")) & NOT(Box(big=True)) & Item(z=V("z")) & Filter(lambda y: y),
+        "bad",
+    )
+    with pytest.raises(RuleError, match="'y'"):
+        net.add_production(bad)
+    assert dict(net.stats()) == before
+    assert net.productions == [keep]
