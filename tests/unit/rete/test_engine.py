@@ -150,6 +150,7 @@ def test_facts_are_snapshots() -> None:
     net.update_fact(o)
     assert net.matches == []
     assert set(o) == {"status"}  # nothing written into the user's fact
+    assert o in net and net.fact_count == 1 and net.facts == [o]
 
 
 # -- salience / errors in productions ------------------------------------------------------
