@@ -21,6 +21,7 @@ Used by ``streamrules broker``, the integration-test fixtures and ``.ci/run``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import hashlib
 import logging
@@ -31,6 +32,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -420,18 +422,10 @@ class LocalKafka:
         if (self.kafka_log_dir / "meta.properties").is_file():
             return False
         self.kafka_log_dir.mkdir(parents=True, exist_ok=True)
-        base = self._jvm_base(java, classpath)
-        uuid = subprocess.run(
-            [*base, "kafka.tools.StorageTool", "random-uuid"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        cluster_id = uuid.stdout.strip().splitlines()[-1] if uuid.stdout.strip() else ""
-        if uuid.returncode != 0 or not re.fullmatch(r"[A-Za-z0-9_-]{22}", cluster_id):
-            raise TransportError(
-                f"kafka StorageTool random-uuid failed: {_tail_text(uuid.stdout + uuid.stderr, 10)}"
-            )
+        # A short-lived tool JVM: the client compiler and serial GC start faster on few cores.
+        jvm = self._jvm_base(java, classpath)
+        base = [jvm[0], "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", *jvm[1:]]
+        cluster_id = new_cluster_id()
         fmt = subprocess.run(
             [
                 *base,
@@ -641,6 +635,19 @@ def _tail_text(text: str, lines: int) -> str:
         if not re.match(r"\s+(at |\.\.\. \d+ more)", line)
     ]
     return "\n".join(kept[-lines:])
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id as ``kafka-storage random-uuid`` prints it, without a JVM.
+
+    Kafka's Uuid text is the 16 random bytes of a version-4 UUID in URL-safe base64
+    without padding (22 characters); like Kafka, avoid ids that start with "-", which a
+    command line would take for an option.
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def kafka_version(pom: Path = DEFAULT_POM) -> str:

@@ -3,7 +3,9 @@ that the pinned Kafka release works with aiokafka (produce, groups, transactions
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from streamrules.localkafka import (
     BrokerConfig,
     LocalKafka,
     kafka_version,
+    new_cluster_id,
     parse_java_version,
     run_sync,
     with_free_ports,
@@ -159,6 +162,7 @@ def test_start_is_idempotent_and_data_survives_a_restart(private_broker: LocalKa
 
     first = broker.start()
     assert not first.already_running and first.formatted
+    assert "cluster.id=" in (broker.kafka_log_dir / "meta.properties").read_text()
     status = broker.status()
     assert status.running and status.pid == first.pid
     assert status.bootstrap_servers == broker.bootstrap_servers
@@ -345,3 +349,12 @@ def test_server_properties_are_those_of_a_single_node_dev_broker(tmp_path: Path)
     assert props["auto.create.topics.enable"] == "false"
     extra = BrokerConfig(data_dir=tmp_path / "k", extra_properties={"num.partitions": "4"})
     assert LocalKafka(extra).server_properties()["num.partitions"] == "4"
+
+
+def test_cluster_ids_look_like_kafkas() -> None:
+    ids = {new_cluster_id() for _ in range(200)}
+    assert len(ids) == 200
+    for text in ids:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{22}", text) and not text.startswith("-")
+        raw = base64.urlsafe_b64decode(text + "==")
+        assert len(raw) == 16 and raw[6] >> 4 == 4  # a version-4 UUID, as Kafka makes them
