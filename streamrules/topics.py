@@ -102,6 +102,8 @@ class TopicState:
 class TopicsFile:
     path: Path
     topics: tuple[TopicSpec, ...]
+    # [defaults.config]: what every topic of the file gets (e.g. for ad-hoc test topics).
+    default_configs: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -134,7 +136,7 @@ class TopicsFile:
             )
             for t in self.topics
         )
-        return TopicsFile(self.path, topics)
+        return TopicsFile(self.path, topics, self.default_configs)
 
     def renamed(self, names: Mapping[str, str]) -> TopicsFile:
         """The same topics under other names (logical name -> name on the cluster)."""
@@ -149,7 +151,7 @@ class TopicsFile:
             )
             for t in self.topics
         )
-        return TopicsFile(self.path, topics)
+        return TopicsFile(self.path, topics, self.default_configs)
 
 
 def load_topics(path: Path | str | None = None) -> TopicsFile:
@@ -214,7 +216,7 @@ def parse_topics(raw: Mapping[str, Any], file: Path) -> TopicsFile:
     missing = [t for t in REQUIRED_TOPICS if t not in topics_raw]
     if missing:
         raise ConfigError(f"{file}: missing required topic(s) {missing}")
-    return TopicsFile(file, tuple(topics))
+    return TopicsFile(file, tuple(topics), default_configs)
 
 
 def _quote(name: str) -> str:

@@ -88,15 +88,19 @@ def kafka_topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterat
     """``kafka_topics("orders", "decisions", partitions=3)`` -> ``{"orders": "t-...-orders", ...}``.
 
     The topics exist (every partition with a leader) when the call returns, and are
-    deleted after the test. Callable from sync and async tests.
+    deleted after the test. Callable from sync and async tests. Their configs are the
+    ``[defaults.config]`` of topics/topics.toml (so records stamped with event times
+    ahead of the broker's clock are accepted, as on the real topics), then ``configs``.
     """
     created: list[str] = []
+    defaults = dict(load_topics().default_configs)
 
     def make(
         *logical: str, partitions: int = 1, configs: dict[str, str] | None = None
     ) -> dict[str, str]:
         names = {name: unique_name(request, name) for name in logical}
-        specs = [TopicSpec(real, partitions, 1, dict(configs or {})) for real in names.values()]
+        wanted = {**defaults, **(configs or {})}
+        specs = [TopicSpec(real, partitions, 1, wanted) for real in names.values()]
         _run(kafka_admin.create_topics(kafka_bootstrap, specs))
         created.extend(names.values())
         return names

@@ -65,6 +65,8 @@ def test_defaults_and_values_as_kafka_strings(tmp_path: Path) -> None:
     assert dlq.replication_factor == 1
     assert dlq.configs == {"cleanup.policy": "delete", "retention.ms": "2592000000"}
     assert topics.get("orders").configs == {"cleanup.policy": "delete"}
+    assert topics.default_configs == {"cleanup.policy": "delete"}
+    assert topics.with_overrides(partitions=2).renamed({}).default_configs == topics.default_configs
 
 
 @pytest.mark.parametrize(
