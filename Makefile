@@ -14,7 +14,7 @@ TEST_BROKER = --data-dir $(TEST_BROKER_DIR) --port $(TEST_BROKER_PORT) \
 	--controller-port $(TEST_BROKER_CONTROLLER_PORT)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-unit lint typecheck broker-start broker-stop demo bench soak
+.PHONY: help install test test-unit lint typecheck broker-start broker-stop demo bench-install bench soak
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -63,8 +63,12 @@ broker-stop: ## stop the local Kafka broker
 demo: install ## install, then `streamrules demo` (local broker, topics, stream, processor)
 	$(STREAMRULES) demo
 
-bench: ## the benchmarks: python -m benchmarks
+bench-install: ## install the peer engines for the benchmarks (experta needs frozendict>=2 over its pin)
+	$(PYTHON) -m pip install -q -e '.[bench]'
+	$(PYTHON) -m pip install -q --no-deps 'frozendict>=2'
+
+bench: bench-install ## the benchmarks, streamrules against its peers in one run: python -m benchmarks
 	$(PYTHON) -m benchmarks
 
-soak: ## the soak test: python -m benchmarks.soak
+soak: install ## the replay soak (1,000,000 orders; facts live and RSS per simulated hour)
 	$(PYTHON) -m benchmarks.soak
