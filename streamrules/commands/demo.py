@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime
 import logging
 import time
 import uuid
@@ -47,6 +48,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--days", type=float, default=3.0, help="simulated days (default 3)")
     parser.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
     parser.add_argument(
+        "--start",
+        type=_parse_start,
+        default=None,
+        help="event time of the stream's start, RFC 3339 (default: the latest Thursday "
+        "00:00 UTC, so that the stream has a Friday and its records are recent enough "
+        "for the topics' retention)",
+    )
+    parser.add_argument(
         "--orders-per-hour", type=float, default=600.0, help="mean order rate (default 600)"
     )
     parser.add_argument(
@@ -62,6 +71,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     config.add_arguments(parser)
     parser.set_defaults(func=run)
+
+
+def _parse_start(text: str) -> datetime.datetime:
+    try:
+        return parse_rfc3339(text)[0]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 time with a zone: {text!r}") from exc
+
+
+def latest_thursday(now: datetime.datetime) -> datetime.datetime:
+    """00:00 UTC of the latest Thursday at or before ``now``.
+
+    Kafka deletes records by their timestamps (event times here): a fixed start date would
+    see the demo's orders deleted by the 7-day retention some day after it was chosen.
+    """
+    day = now.astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - datetime.timedelta(days=(day.weekday() - 3) % 7)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -135,6 +161,7 @@ async def _demo(
     items = list(
         generate_events(
             args.seed,
+            start=args.start or latest_thursday(datetime.datetime.now(datetime.UTC)),
             days=args.days,
             orders_per_hour=args.orders_per_hour,
             malformed_ratio=args.malformed_ratio,

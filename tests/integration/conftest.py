@@ -16,6 +16,7 @@ Every test in this folder is marked ``integration``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import uuid
@@ -83,6 +84,12 @@ def unique_name(request: pytest.FixtureRequest, logical: str) -> str:
 TopicFactory = Callable[..., dict[str, str]]
 
 
+# The tests produce streams with fixed event times (deterministic, comparable with replay)
+# and Kafka deletes records by their timestamps: once those times are older than a topic's
+# retention, the broker's retention check could delete a test's records under it.
+KEEP_FOREVER = {"retention.ms": "-1"}
+
+
 @pytest.fixture
 def kafka_topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterator[TopicFactory]:
     """``kafka_topics("orders", "decisions", partitions=3)`` -> ``{"orders": "t-...-orders", ...}``.
@@ -93,7 +100,7 @@ def kafka_topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterat
     ahead of the broker's clock are accepted, as on the real topics), then ``configs``.
     """
     created: list[str] = []
-    defaults = dict(load_topics().default_configs)
+    defaults = {**load_topics().default_configs, **KEEP_FOREVER}
 
     def make(
         *logical: str, partitions: int = 1, configs: dict[str, str] | None = None
@@ -117,7 +124,10 @@ def contract_topics(
     """orders, incidents, decisions, decisions.dlq as topics.toml defines them (partitions
     and configs), under unique names: ``{"orders": "t-...-orders", ...}``."""
     names = {name: unique_name(request, name) for name in load_topics().names}
-    specs = load_topics().renamed(names).topics
+    specs = [
+        dataclasses.replace(spec, configs={**spec.configs, **KEEP_FOREVER})
+        for spec in load_topics().renamed(names).topics
+    ]
     _run(kafka_admin.create_topics(kafka_bootstrap, specs))
     yield names
     _run(kafka_admin.delete_topics(kafka_bootstrap, list(names.values())))
