@@ -89,7 +89,21 @@ class Decision:
 
     def to_json(self) -> bytes:
         """The contract's JSON object (orjson; keys in the contract's order; compact)."""
-        return _dumps(self.to_dict(), rule=self.rule)
+        # Called once per decision: orjson gets the payload and the fact objects as they
+        # are (it writes tuples as arrays); only a Mapping that is not a dict needs the
+        # copies that to_dict makes.
+        obj = {
+            "decision_id": self.decision_id,
+            "rule": self.rule,
+            "key": self.key,
+            "event_time": self.event_time,
+            "payload": self.payload,
+            "facts": self.facts,
+        }
+        try:
+            return orjson.dumps(obj)
+        except TypeError:
+            return _dumps(self.to_dict(), rule=self.rule)
 
     @classmethod
     def from_json(cls, value: bytes | str) -> Decision:
