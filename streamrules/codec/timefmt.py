@@ -17,6 +17,7 @@ _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 _DATES: dict[int, str] = {}  # epoch day -> YYYY-MM-DD
+_MINUTES: dict[int, str] = {}  # epoch minute -> YYYY-MM-DDTHH:MM:
 
 
 def parse_rfc3339(text: str) -> tuple[datetime, int]:
@@ -55,17 +56,27 @@ def parse_checked(text: str) -> tuple[datetime, int]:
 
 def format_ms(ts_ms: int) -> str:
     """Epoch milliseconds as RFC 3339 in UTC with ``Z``; milliseconds only when not zero."""
-    # Called for every decision: integer arithmetic and a per-day cache of the date part
-    # are several times cheaper than datetime arithmetic and strftime.
-    day, rest = divmod(ts_ms, 86_400_000)
+    # Called for every decision, and a stream's times move forward minute by minute: the
+    # text up to the minute is cached (bounded), the seconds are formatted each time.
+    minute, ms = divmod(ts_ms, 60_000)
+    prefix = _MINUTES.get(minute)
+    if prefix is None:
+        if len(_MINUTES) > 4096:
+            _MINUTES.clear()
+        prefix = _MINUTES[minute] = _minute_prefix(minute)
+    secs, ms = divmod(ms, 1000)
+    if ms:
+        return f"{prefix}{secs:02d}.{ms:03d}Z"
+    return f"{prefix}{secs:02d}Z"
+
+
+def _minute_prefix(minute: int) -> str:
+    """``YYYY-MM-DDTHH:MM:`` of an epoch minute."""
+    day, rest = divmod(minute, 1440)
     date = _DATES.get(day)
     if date is None:
         if len(_DATES) > 4096:
             _DATES.clear()
         date = _DATES[day] = f"{_EPOCH + timedelta(days=day):%Y-%m-%d}"
-    secs, ms = divmod(rest, 1000)
-    hours, secs = divmod(secs, 3600)
-    minutes, secs = divmod(secs, 60)
-    if ms:
-        return f"{date}T{hours:02d}:{minutes:02d}:{secs:02d}.{ms:03d}Z"
-    return f"{date}T{hours:02d}:{minutes:02d}:{secs:02d}Z"
+    hours, minutes = divmod(rest, 60)
+    return f"{date}T{hours:02d}:{minutes:02d}:"
