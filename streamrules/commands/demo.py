@@ -100,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     configure_logging("WARNING", "text")
     # A fresh broker's group coordinator takes a moment: aiokafka warns while it waits.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    # ... and logs the wait as an ERROR once; the consumer retries by itself.
+    logging.getLogger("aiokafka.consumer.group_coordinator").setLevel(logging.CRITICAL)
     console = Console()
     t0 = time.monotonic()
     broker: Any = None
