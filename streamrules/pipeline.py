@@ -41,8 +41,11 @@ log = logging.getLogger(__name__)
 
 # A rule that raises on every firing it causes must not keep one step busy forever.
 _MAX_RULE_ERRORS_PER_RUN = 10_000
-# Occurrence counters older than this (behind the watermark) can no longer be hit.
-_OCCURRENCE_HORIZON_MS = 60 * 60 * 1000
+# Occurrence counters whose event time is further behind the watermark than the allowed
+# lateness plus this margin can no longer be hit (see _prune_occurrences); they are
+# dropped each time the watermark has moved on by the margin, so that the map holds a few
+# minutes of decisions, not hours of them.
+_OCCURRENCE_HORIZON_MS = 5 * 60 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +89,7 @@ class Pipeline:
         self._out: StepResult | None = None
         self._event: Event | None = None  # the cause of the current step, if an event
         self._failed = False
-        self._prune_at = 100_000
+        self._prune_after_ms: int | None = None  # event time of the next pruning
         self._steps = 0
         self._time_ms = -1
         self._time_text = ""
@@ -293,7 +296,9 @@ class Pipeline:
         seen = self._occurrences.get(base)
         if seen is None:
             self._occurrences[base] = (1, at_ms, self._steps)
-            if len(self._occurrences) > self._prune_at:
+            if self._prune_after_ms is None:
+                self._prune_after_ms = at_ms + _OCCURRENCE_HORIZON_MS
+            elif at_ms >= self._prune_after_ms:
                 self._prune_occurrences()
             return base
         self._occurrences[base] = (seen[0] + 1, at_ms, self._steps)
@@ -302,14 +307,14 @@ class Pipeline:
     def _prune_occurrences(self) -> None:
         # A firing's event time is an admitted event's ts (>= watermark - lateness) or a
         # due time on the clock, and clock firings of one time all happen in one step:
-        # counters far behind the watermark, from earlier steps, are dead weight.
+        # counters behind watermark - lateness, from earlier steps, are dead weight.
         watermark = self.clock.watermark_ms or 0
         horizon = watermark - self.clock.allowed_lateness_ms - _OCCURRENCE_HORIZON_MS
         step = self._steps
         self._occurrences = {
             k: v for k, v in self._occurrences.items() if v[1] >= horizon or v[2] == step
         }
-        self._prune_at = max(100_000, 2 * len(self._occurrences))
+        self._prune_after_ms = watermark + _OCCURRENCE_HORIZON_MS
 
 
 def _record_of(event: Event) -> Record:
