@@ -21,7 +21,34 @@ if TYPE_CHECKING:
     from streamrules.rete.network import ReteNetwork
 
 
-class _CountingNode(Node):
+class _GateNode(Node):
+    """What NOT and EXISTS share, over one pattern or a conjunction: each left token counts
+    what matches it, and passes on while that count is zero (NOT) or not zero (EXISTS)."""
+
+    __slots__ = ()
+    exists: bool
+    items: dict[Token, None]
+
+    def unblock(self, t: Token) -> None:
+        if not t.dead and not t.children and (t.count == 0) is not self.exists:
+            for c in self.children:
+                c.left(t, None, t.binds)
+
+    def replay(self, emit: Emit) -> None:
+        for t in list(self.items):
+            if (t.count == 0) is not self.exists:
+                emit(t, None, t.binds)
+
+    def _count_dropped(self, t: Token) -> None:
+        t.count -= 1
+        if t.count == 0:
+            if self.exists:
+                kill_children(t)
+            else:
+                self.net._defer(t)
+
+
+class _CountingNode(_GateNode):
     """Shared part of negative/exists nodes: tokens counting the facts that match them."""
 
     __slots__ = ("exists", "items", "lget", "lkeys", "own", "reads", "rget", "rix", "rkeys")
@@ -173,28 +200,13 @@ class NegativeNode(_CountingNode):
 
     def right_remove(self, w: WME) -> None:
         for t in self.tokens_for(w):
-            t.count -= 1
-            if t.count == 0:
-                if self.exists:
-                    kill_children(t)
-                else:
-                    self.net._defer(t)
-
-    def unblock(self, t: Token) -> None:
-        if not t.dead and not t.children and (t.count == 0) is not self.exists:
-            for c in self.children:
-                c.left(t, None, t.binds)
-
-    def replay(self, emit: Emit) -> None:
-        for t in list(self.items):
-            if (t.count == 0) is not self.exists:
-                emit(t, None, t.binds)
+            self._count_dropped(t)
 
     def label(self) -> str:
         return f"{'exists' if self.exists else 'not'} {self.amem!r}"
 
 
-class NccNode(Node):
+class NccNode(_GateNode):
     """``NOT (conjunction)`` / ``EXISTS (conjunction)``: owns one token per left match and
     counts the subnetwork's results for it (Doorenbos' negated conjunctive conditions)."""
 
@@ -240,22 +252,7 @@ class NccNode(Node):
                 kill_children(owner)
 
     def result_removed(self, owner: Token) -> None:
-        owner.count -= 1
-        if owner.count == 0:
-            if self.exists:
-                kill_children(owner)
-            else:
-                self.net._defer(owner)
-
-    def unblock(self, t: Token) -> None:
-        if not t.dead and not t.children and (t.count == 0) is not self.exists:
-            for c in self.children:
-                c.left(t, None, t.binds)
-
-    def replay(self, emit: Emit) -> None:
-        for t in list(self.items):
-            if (t.count == 0) is not self.exists:
-                emit(t, None, t.binds)
+        self._count_dropped(owner)
 
     def memory_size(self) -> int:
         return len(self.items)
