@@ -77,6 +77,77 @@ def dnf(cond: Any, prod: str) -> list[list[Any]]:
     raise RuleError(f"not a condition: {cond!r}", production=prod)
 
 
+def _names(el: Any) -> set[str] | None:
+    """The variable names a condition mentions (None: it cannot be moved past safely)."""
+    if isinstance(el, Fact):
+        out: set[str] = set()
+        b = pattern_bind(el)
+        if b is not None:
+            out.add(b.name)
+        for v in el.values():
+            if isinstance(v, V):
+                out.add(v.name)
+            elif isinstance(v, Fact):
+                inner = _names(v)
+                assert inner is not None
+                out |= inner
+        return out
+    if isinstance(el, _Neg):
+        out = set()
+        for sub in el.branch:
+            inner = _names(sub)
+            if inner is None:
+                return None
+            out |= inner
+        return out
+    if isinstance(el, (Filter, Bind)):
+        try:
+            params = set(inspect.signature(el.fn).parameters)
+        except (TypeError, ValueError):
+            return None
+        if not params:
+            return None  # a test of nothing runs where it stands: keep everything in place
+        if isinstance(el, Bind):
+            params.add(el.to.name)
+        return params
+    if isinstance(el, Accumulate):
+        inner = _names(el.pattern)
+        if inner is None:
+            return None
+        extra = {el.into, *el.group_by}
+        if el.value is not None:
+            extra.add(el.value)
+        return inner | extra
+    return None
+
+
+def join_order(elements: list[Any]) -> list[int]:
+    """The order in which a branch's conditions are built: as written, except that a
+    positive pattern sharing no variable with any other condition is joined last.
+
+    Such a pattern (typically a control fact like ``Context(state="assign")`` or a
+    counter) only multiplies the matches; placed first, every change to it rebuilds all
+    the partial matches below it, placed last only the complete ones (the "volatile and
+    unconnected patterns last" advice of OPS5 and CLIPS). The set of matches is the same.
+    """
+    names = [_names(el) for el in elements]
+    if any(n is None for n in names):
+        return list(range(len(elements)))
+    used: dict[str, int] = {}
+    for n in names:
+        for name in n:  # type: ignore[union-attr]
+            used[name] = used.get(name, 0) + 1
+    lonely = [
+        i
+        for i, el in enumerate(elements)
+        if isinstance(el, Fact) and all(used[name] == 1 for name in names[i])  # type: ignore[union-attr]
+    ]
+    if not lonely:
+        return list(range(len(elements)))
+    last = set(lonely)
+    return [i for i in range(len(elements)) if i not in last] + lonely
+
+
 @dataclass
 class _Pat:
     cls: type
@@ -437,7 +508,14 @@ class Compiler:
 
     def production(self, elements: list[Any], order: int) -> PNode:
         s = _State(self.net.root)
-        self.branch(s, elements, top=True)
+        built = join_order(elements)
+        spans: list[tuple[int, list[int]]] = []
+        for pos in built:
+            before = len(s.fact_slots)
+            self.branch(s, [elements[pos]], top=True)
+            spans.append((pos, s.fact_slots[before:]))
+        # Match.facts keeps the order the conditions were written in.
+        s.fact_slots = [slot for _, slots in sorted(spans) for slot in slots]
         plan: list[tuple[str, int, bool]] = []
         for name, has_default in self.prod.params:
             if name == "net":

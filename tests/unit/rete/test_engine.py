@@ -481,3 +481,54 @@ def test_state_does_not_grow_over_a_stream() -> None:
     assert sum(len(w.tokens) for w in net._wmes.values()) == sum(
         1 for n in net.nodes() for t in getattr(n, "items", ()) if t.wme is not None
     )
+
+
+class Ctl(Fact):
+    pass
+
+
+def test_unconnected_pattern_is_joined_last_and_matches_keep_written_order() -> None:
+    """A control fact that shares no variable (joined last): toggling it rebuilds only the
+    complete matches, not the partial ones; the match set and Match.facts are as written."""
+    net = ReteNetwork()
+    net.add_production(
+        rule(
+            V("k") << Ctl(state="go") & V("o") << Order(c=V("c")) & V("u") << Customer(id=V("c")),
+            "gated",
+        )
+    )
+    for i in range(5):
+        net.add_fact(Customer(id=i))
+        net.add_fact(Order(c=i))
+    sizes = [n.memory_size() for n in net.nodes() if n.kind == "memory"]
+    # Order x Customer is kept although no Ctl fact exists yet.
+    assert 5 in sizes
+    assert net.matches == []
+    k = Ctl(state="go")
+    net.add_fact(k)
+    ms = net.matches
+    assert len(ms) == 5
+    for m in ms:
+        assert [type(f) for f in m.facts] == [Ctl, Order, Customer]
+        assert m.facts[1]["c"] == m.facts[2]["id"] == m.bindings["c"]
+    k["state"] = "stop"
+    net.update_fact(k)
+    assert net.matches == []
+    assert 5 in [n.memory_size() for n in net.nodes() if n.kind == "memory"]
+
+
+def test_join_order_moves_only_patterns_sharing_nothing() -> None:
+    from streamrules.rete.compiler import dnf, join_order
+
+    def order(cond: Any) -> list[int]:
+        return join_order(dnf(cond, "p")[0])
+
+    # Ctl shares nothing: last. Count's c is used by the Filter: stays.
+    assert order(Ctl(s=1) & Order(c=V("c")) & Customer(id=V("c"))) == [1, 2, 0]
+    assert order(Fact(n=V("n")) & Filter(lambda n: n > 1) & Order(c=V("c"))) == [0, 1, 2]
+    # A NOT that uses the variable connects it (Ctl stays, Order goes last).
+    assert order(Ctl(s=V("s")) & Order(c=V("c")) & NOT(Customer(id=V("s")))) == [0, 2, 1]
+    # A filter of nothing keeps everything in place (it runs where it stands).
+    assert order(Ctl(s=1) & Order(c=V("c")) & Filter(lambda: True)) == [0, 1, 2]
+    # Several unconnected patterns keep their relative order.
+    assert order(Ctl(s=1) & Order(c=V("c")) & Fact(a=2) & Customer(id=V("c"))) == [1, 3, 0, 2]
