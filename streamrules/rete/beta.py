@@ -19,6 +19,7 @@ from streamrules.rete.fact import SELF, WME
 from streamrules.rete.tokens import Emit, Token, kill
 
 if TYPE_CHECKING:
+    from streamrules.rete.agenda import Agenda
     from streamrules.rete.network import ReteNetwork
 
 __all__ = [
@@ -459,7 +460,7 @@ def make_call(fn: Callable[..., Any], slots: tuple[int, ...]) -> Callable[[tuple
 class PNode(Node):
     """A production's terminal node: each token is a match (an activation)."""
 
-    __slots__ = ("branch", "info", "items", "order", "prod")
+    __slots__ = ("agenda", "branch", "info", "items", "order", "prod")
     kind = "production"
     stores = True
 
@@ -469,32 +470,31 @@ class PNode(Node):
         self.info = info
         self.items: dict[Token, None] = {}
         self.order = 0
+        self.agenda: Agenda = net.agenda
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
         t = Token(parent, wme, self, binds)
         t.fired = False
         t.aux = None
         self.items[t] = None
-        net = self.net
-        agenda = net.agenda
+        agenda = self.agenda
         t.count = agenda.seq = agenda.seq + 1
         agenda.fresh.append(t)
         agenda.live += 1
-        if net._hooks["on_activation_added"]:
-            net._announce(t)
+        if self.net._watch_activations:
+            self.net._announce(t)
 
     def drop_token(self, t: Token) -> None:
         del self.items[t]
-        net = self.net
         if not t.fired:
-            agenda = net.agenda
+            agenda = self.agenda
             agenda.live -= 1
             if len(agenda.fresh) + len(agenda.heap) > 64 + 4 * agenda.live:
                 agenda.compact()
-            if net._hooks["on_activation_removed"]:
-                net._withdrawn(t)
+            if self.net._watch_activations:
+                self.net._withdrawn(t)
         if t.aux:
-            net._unsupport(t)
+            self.net._unsupport(t)
 
     def replay(self, emit: Emit) -> None:  # pragma: no cover - a production has no children
         return

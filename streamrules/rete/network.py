@@ -22,7 +22,7 @@ from streamrules.rete.conditions import V
 from streamrules.rete.fact import SELF, WME, Fact, user_value
 from streamrules.rete.negative import NccNode
 from streamrules.rete.production import Production
-from streamrules.rete.tokens import Token, kill
+from streamrules.rete.tokens import Token, kill_many
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,8 @@ class ReteNetwork:
         self._listeners: list[Listener] = []
         # Per hook, the listeners that override it: a no-op hook costs nothing per event.
         self._hooks: dict[str, list[Listener]] = {h: [] for h in _HOOKS}
+        # Read for every activation: one attribute instead of two dictionary lookups.
+        self._watch_activations = False
         self._injected: dict[str, Any] = {}
         self._deferred: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
         self._errors: list[RuleError] = []
@@ -271,9 +273,7 @@ class ReteNetwork:
         for a in amems:
             a.remove(w)
         if w.tokens:
-            for t in list(w.tokens):
-                if not t.dead:
-                    kill(t)
+            kill_many(list(w.tokens))
         for a in amems:
             for node in a.snapshot():
                 node.right_remove(w)
@@ -381,12 +381,13 @@ class ReteNetwork:
         gone_joins = {n for n in affected if n.kind == "join"}
         leave_set = set(leave)
         if w.tokens:
-            for t in list(w.tokens):
-                if t.dead:
-                    continue
+            doomed = []
+            for t in w.tokens:
                 src = t.node.src
                 if src is not None and (src in gone_joins or src.amem in leave_set):
-                    kill(t)
+                    doomed.append(t)
+            if doomed:
+                kill_many(doomed)
         for a in leave:
             for node in a.snapshot():
                 node.right_remove(w)
@@ -571,6 +572,9 @@ class ReteNetwork:
             self._hooks[h] = [
                 lst for lst in self._listeners if getattr(type(lst), h) is not getattr(Listener, h)
             ]
+        self._watch_activations = bool(
+            self._hooks["on_activation_added"] or self._hooks["on_activation_removed"]
+        )
 
     def nodes(self) -> list[Node]:
         """Every beta node, parents before children."""

@@ -94,6 +94,17 @@ def kill(t: Token) -> None:
     _kill_all([t])
 
 
+def kill_many(ts: list[Token]) -> None:
+    """Delete these tokens (alive or not) and all their descendants, in one pass."""
+    for t in ts:
+        p = t.parent
+        if p is not None:
+            ch = p.children
+            if ch:
+                ch.pop(t, None)
+    _kill_all(ts)
+
+
 def kill_children(t: Token) -> None:
     ch = t.children
     if ch:
