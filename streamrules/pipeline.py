@@ -20,7 +20,9 @@ from typing import Any
 
 import orjson
 
-from streamrules.codec import Decision, Event, Record, decision_id, decode, topic_for_type
+from streamrules.codec import Decision, Event, Record, topic_for_type
+from streamrules.codec.decode import Decoder
+from streamrules.codec.encode import decision_id_of
 from streamrules.codec.timefmt import format_ms
 from streamrules.errors import DecodeError, RuleError
 from streamrules.facts import (
@@ -29,10 +31,10 @@ from streamrules.facts import (
     EventMapper,
     RuleContext,
     WorkingMemory,
-    fact_ref,
 )
 from streamrules.facts.expiry import EXPIRE
-from streamrules.rete import Match, ReteNetwork
+from streamrules.facts.types import fact_refs
+from streamrules.rete import Listener, Match, ReteNetwork
 from streamrules.rules import DEFAULT_RULES, RuleSpec, as_specs, load_rules
 
 __all__ = ["DEFAULT_RULES", "DeadLetter", "Decision", "Pipeline", "StepResult"]
@@ -65,6 +67,95 @@ class StepResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
+class _Decisions(Listener):
+    """The network's ``on_fire`` listener: each firing that emitted becomes decisions.
+
+    Ids never repeat: the first firing with a given (rule, key, time, facts, payload) gets
+    ``decision_id(...)``, the n-th one ``decision_id(..., occurrence=n - 1)``.
+    """
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+        self._ctx = pipeline.ctx
+        self._clock = pipeline.clock
+        self.out: list[Decision] | None = None  # the current step's decisions
+        self.step = 0  # the current step's number
+        self.by_rule: dict[str, int] = {}
+        # base decision id -> (firings so far, event time, step).
+        self.occurrences: dict[str, tuple[int, int, int]] = {}
+        self._prune_after_ms: int | None = None  # event time of the next pruning
+        self._time_ms = -1
+        self._time_text = ""
+
+    def on_fire(self, match: Match, result: Any) -> None:
+        ctx = self._ctx
+        if not ctx.pending:
+            return
+        emissions = ctx.take_pending()
+        rule = match.production.name
+        at_ms = ctx.now_ms
+        if at_ms != self._time_ms:  # one event's decisions share one formatted time
+            self._time_ms, self._time_text = at_ms, format_ms(at_ms)
+        out = self.out
+        by_rule = self.by_rule
+        default: tuple[tuple[str, str], ...] | None = None
+        for key, payload, refs in emissions:
+            if refs is None:
+                if default is None:
+                    default = fact_refs(match.facts)
+                refs = default
+            try:
+                did = self._decision_id(rule, key, at_ms, refs, payload)
+            except RuleError as exc:  # a payload that is not JSON
+                self._pipeline._rule_error(exc, self._pipeline._event)
+                continue
+            decision = Decision(
+                did,
+                rule,
+                key,
+                self._time_text,
+                payload,
+                tuple([{"type": t, "id": i} for t, i in refs]),
+            )
+            by_rule[rule] = by_rule.get(rule, 0) + 1
+            if out is not None:
+                out.append(decision)
+
+    def _decision_id(
+        self,
+        rule: str,
+        key: str,
+        at_ms: int,
+        refs: tuple[tuple[str, str], ...],
+        payload: Mapping[str, Any],
+    ) -> str:
+        base = decision_id_of(rule, key, at_ms, refs, payload)
+        occurrences = self.occurrences
+        seen = occurrences.get(base)
+        if seen is None:
+            occurrences[base] = (1, at_ms, self.step)
+            prune_after = self._prune_after_ms
+            if prune_after is None:
+                self._prune_after_ms = at_ms + _OCCURRENCE_HORIZON_MS
+            elif at_ms >= prune_after:
+                self._prune()
+            return base
+        occurrences[base] = (seen[0] + 1, at_ms, self.step)
+        return decision_id_of(rule, key, at_ms, refs, payload, seen[0])
+
+    def _prune(self) -> None:
+        # A firing's event time is an admitted event's ts (>= watermark - lateness) or a
+        # due time on the clock, and clock firings of one time all happen in one step:
+        # counters behind watermark - lateness, from earlier steps, are dead weight.
+        watermark = self._clock.watermark_ms or 0
+        horizon = watermark - self._clock.allowed_lateness_ms - _OCCURRENCE_HORIZON_MS
+        step = self.step
+        self.occurrences = {
+            k: v for k, v in self.occurrences.items() if v[1] >= horizon or v[2] == step
+        }
+        self._prune_after_ms = watermark + _OCCURRENCE_HORIZON_MS
+
+
 class Pipeline:
     """The rules processor without transport: feed it records or events, in order."""
 
@@ -83,18 +174,16 @@ class Pipeline:
         self.net.inject("ctx", self.ctx)
         for production in self.productions:
             self.net.add_production(production)
-        self.memory.on_fire = self._fired
-        # base decision id -> (firings so far, event time, step): ids never repeat.
-        self._occurrences: dict[str, tuple[int, int, int]] = {}
+        self._decisions = _Decisions(self)
+        self.net.add_listener(self._decisions)
+        self._decoder = Decoder()
         self._out: StepResult | None = None
         self._event: Event | None = None  # the cause of the current step, if an event
         self._failed = False
-        self._prune_after_ms: int | None = None  # event time of the next pruning
         self._steps = 0
-        self._time_ms = -1
-        self._time_text = ""
-        self._counts: Counter[str] = Counter()
-        self._decisions_by_rule: Counter[str] = Counter()
+        self._records = 0
+        self._events = 0
+        self._rule_errors = 0
         self._dead_by_reason: Counter[str] = Counter()
 
     # -- the interface -----------------------------------------------------------------------
@@ -106,7 +195,7 @@ class Pipeline:
     def decode(self, record: Record) -> Event | DeadLetter:
         """The event in ``record``, or its dead letter; changes no state."""
         try:
-            return decode(record)
+            return self._decoder.decode(record)
         except DecodeError as exc:
             return DeadLetter(record, exc.reason, exc.message)
 
@@ -127,31 +216,31 @@ class Pipeline:
         """Move the watermark to ``ts_ms`` (never back) and fire what falls due."""
         out = StepResult()
         self._steps += 1
-        self._out = out
-        self._event = None
+        self._begin_step(out, None)
         try:
             watermark = self.clock.advance(ts_ms)
             self._drain_due(watermark, None)
         finally:
-            self._out = None
+            self._end_step()
         return out
 
     def stats(self) -> Mapping[str, Any]:
         """Counters for the replay summary and metrics (a snapshot)."""
         mapped = self.mapper.counts
+        by_rule = self._decisions.by_rule
         return {
-            "records": self._counts["records"],
-            "events": self._counts["events"],
+            "records": self._records,
+            "events": self._events,
             "late_events": self._dead_by_reason["late_event"],
             "duplicates": mapped["duplicates"],
             "unknown_incidents": mapped["unknown_incidents"],
             "repeated_acks": mapped["repeated_acks"],
-            "rule_errors": self._counts["rule_errors"],
-            "decisions": sum(self._decisions_by_rule.values()),
-            "decisions_by_rule": dict(sorted(self._decisions_by_rule.items())),
+            "rule_errors": self._rule_errors,
+            "decisions": sum(by_rule.values()),
+            "decisions_by_rule": dict(sorted(by_rule.items())),
             "dead_letters": sum(self._dead_by_reason.values()),
             "dead_letters_by_reason": dict(sorted(self._dead_by_reason.items())),
-            "facts_live": len(self.net.facts),
+            "facts_live": self.net.fact_count,
             "orders_live": len(self.mapper.orders),
             "incidents_live": len(self.mapper.incidents),
             "pending_expiries_and_timers": len(self.memory.index),
@@ -163,77 +252,106 @@ class Pipeline:
 
     # -- one step ----------------------------------------------------------------------------
 
+    def _begin_step(self, out: StepResult, event: Event | None) -> None:
+        self._out = out
+        self._event = event
+        self._failed = False
+        decisions = self._decisions
+        decisions.out = out.decisions
+        decisions.step = self._steps
+
+    def _end_step(self) -> None:
+        self._out = None
+        self._decisions.out = None
+
     def _process_into(self, item: Record | Event, out: StepResult) -> None:
-        self._counts["records"] += 1
+        self._records += 1
         self._steps += 1
-        if isinstance(item, Record):
+        if type(item) is Record:
+            try:
+                event = self._decoder.decode(item)
+            except DecodeError as exc:
+                self._dead(out, DeadLetter(item, exc.reason, exc.message))
+                return
+        elif isinstance(item, Event):
+            event = item
+        else:  # a Record subclass
             decoded = self.decode(item)
             if isinstance(decoded, DeadLetter):
                 self._dead(out, decoded)
                 return
             event = decoded
-        else:
-            event = item
-        record = event.record
+        ts_ms = event.ts_ms
         clock = self.clock
-        if clock.is_late(event.ts_ms):
+        watermark = clock.watermark_ms
+        if watermark is not None and ts_ms < watermark - clock.allowed_lateness_ms:
             message = (
-                f"ts {format_ms(event.ts_ms)} is older than the watermark "
-                f"{format_ms(clock.watermark_ms or 0)} minus the allowed lateness "
+                f"ts {format_ms(ts_ms)} is older than the watermark "
+                f"{format_ms(watermark)} minus the allowed lateness "
                 f"({clock.allowed_lateness_ms} ms)"
             )
-            self._dead(out, DeadLetter(record or _record_of(event), "late_event", message))
+            self._dead(out, DeadLetter(event.record or _record_of(event), "late_event", message))
             return
-        self._counts["events"] += 1
-        self._out = out
-        self._event = event
-        self._failed = False
+        self._events += 1
+        self._begin_step(out, event)
         try:
-            watermark = clock.advance(event.ts_ms)
-            self._drain_due(watermark, event)
-            self.ctx.now_ms = event.ts_ms
-            self.mapper.apply(event.type, event.data, event.ts, event.ts_ms)
+            if watermark is None or ts_ms > watermark:
+                clock.watermark_ms = watermark = ts_ms
+            memory = self.memory
+            due = memory.index.due
+            if due(watermark):
+                self._drain_due(watermark, event)
+            self.ctx.now_ms = ts_ms
+            self.mapper.apply(event.type, event.data, event.ts, ts_ms)
             self._run(event)
-            if self.memory.has_ephemeral():
-                self.memory.end_ephemeral()
+            if memory.has_ephemeral():
+                memory.end_ephemeral()
                 self._run(event)
             # Only rules can set an expiry or timer already behind the watermark (with a
             # large allowed lateness): honour it now rather than at the next event.
-            self._drain_due(watermark, event)
+            if due(watermark):
+                self._drain_due(watermark, event)
         finally:
-            self._out = None
+            self._end_step()
 
     def _drain_due(self, watermark: int, event: Event | None) -> None:
-        if not self.memory.index.due(watermark):
-            return
         memory, ctx = self.memory, self.ctx
-        while (due := memory.pop_due(watermark)) is not None:
-            ctx.now_ms = due.at_ms
-            if due.kind == EXPIRE:
-                memory.retract(due.fact)
+        pop = memory.index.pop_entry
+        while (due := pop(watermark)) is not None:
+            at_ms, kind, fact = due
+            ctx.now_ms = at_ms
+            if kind == EXPIRE:
+                memory.retract(fact)
             else:
-                memory.insert_ephemeral(due.fact)
+                memory.insert_ephemeral(fact)
             self._run(event)
             if memory.has_ephemeral():
                 memory.end_ephemeral()
                 self._run(event)
 
     def _run(self, event: Event | None) -> None:
+        try:
+            self.net.run()
+        except RuleError as exc:
+            self._run_after_error(exc, event)
+
+    def _run_after_error(self, exc: RuleError, event: Event | None) -> None:
         errors = 0
         while True:
+            self.ctx.take_pending()  # a failed action publishes nothing
+            errors += 1
+            self._rule_error(exc, event)
+            if errors >= _MAX_RULE_ERRORS_PER_RUN:
+                log.error("giving up this agenda run after %d rule errors", errors)
+                return
             try:
                 self.net.run()
                 return
-            except RuleError as exc:
-                self.ctx.take_emissions()  # a failed action publishes nothing
-                errors += 1
-                self._rule_error(exc, event)
-                if errors >= _MAX_RULE_ERRORS_PER_RUN:
-                    log.error("giving up this agenda run after %d rule errors", errors)
-                    return
+            except RuleError as again:
+                exc = again
 
     def _rule_error(self, exc: RuleError, event: Event | None) -> None:
-        self._counts["rule_errors"] += 1
+        self._rule_errors += 1
         cause = exc.__cause__
         message = f"{exc}: {type(cause).__name__}: {cause}" if cause is not None else str(exc)
         if event is None:
@@ -249,72 +367,6 @@ class Pipeline:
     def _dead(self, out: StepResult, dead: DeadLetter) -> None:
         self._dead_by_reason[dead.reason] += 1
         out.dead_letters.append(dead)
-
-    # -- firings become decisions -------------------------------------------------------------
-
-    def _fired(self, match: Match) -> None:
-        ctx = self.ctx
-        if not ctx.pending:
-            return
-        emissions = ctx.take_emissions()
-        out = self._out
-        rule = match.production.name
-        at_ms = ctx.now_ms
-        if at_ms != self._time_ms:  # one event's decisions share one formatted time
-            self._time_ms, self._time_text = at_ms, format_ms(at_ms)
-        by_rule = self._decisions_by_rule
-        for em in emissions:
-            facts = em.facts
-            if facts is None:
-                facts = tuple([fact_ref(f) for f in match.facts])
-            try:
-                did = self._decision_id(rule, em.key, at_ms, facts, em.payload)
-            except RuleError as exc:  # a payload that is not JSON
-                self._rule_error(exc, self._event)
-                continue
-            decision = Decision(
-                did,
-                rule,
-                em.key,
-                self._time_text,
-                em.payload,
-                tuple([{"type": t, "id": i} for t, i in facts]),
-            )
-            by_rule[rule] = by_rule.get(rule, 0) + 1
-            if out is not None:
-                out.decisions.append(decision)
-
-    def _decision_id(
-        self,
-        rule: str,
-        key: str,
-        at_ms: int,
-        facts: tuple[tuple[str, str], ...],
-        payload: Mapping[str, Any],
-    ) -> str:
-        base = decision_id(rule, key, at_ms, facts, payload)
-        seen = self._occurrences.get(base)
-        if seen is None:
-            self._occurrences[base] = (1, at_ms, self._steps)
-            if self._prune_after_ms is None:
-                self._prune_after_ms = at_ms + _OCCURRENCE_HORIZON_MS
-            elif at_ms >= self._prune_after_ms:
-                self._prune_occurrences()
-            return base
-        self._occurrences[base] = (seen[0] + 1, at_ms, self._steps)
-        return decision_id(rule, key, at_ms, facts, payload, occurrence=seen[0])
-
-    def _prune_occurrences(self) -> None:
-        # A firing's event time is an admitted event's ts (>= watermark - lateness) or a
-        # due time on the clock, and clock firings of one time all happen in one step:
-        # counters behind watermark - lateness, from earlier steps, are dead weight.
-        watermark = self.clock.watermark_ms or 0
-        horizon = watermark - self.clock.allowed_lateness_ms - _OCCURRENCE_HORIZON_MS
-        step = self._steps
-        self._occurrences = {
-            k: v for k, v in self._occurrences.items() if v[1] >= horizon or v[2] == step
-        }
-        self._prune_after_ms = watermark + _OCCURRENCE_HORIZON_MS
 
 
 def _record_of(event: Event) -> Record:

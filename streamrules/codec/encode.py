@@ -24,6 +24,7 @@ __all__ = [
     "Decision",
     "dead_letter_headers",
     "decision_id",
+    "decision_id_of",
     "encode_event",
 ]
 
@@ -36,6 +37,8 @@ DEAD_LETTER_REASONS: tuple[str, ...] = (
 )
 # Kafka headers are small; a message is for a human reading the dead-letter topic.
 _MESSAGE_LIMIT = 1000
+_sha256 = hashlib.sha256
+_SORT_KEYS = orjson.OPT_SORT_KEYS
 
 
 def _dumps(value: Any, *, rule: str, sort: bool = False) -> bytes:
@@ -132,12 +135,29 @@ def decision_id(
     ``occurrence`` counts earlier firings with the same other inputs, so that two firings
     never share an id. Payload keys are sorted; tuples and lists encode alike.
     """
-    canonical = _dumps(
-        [rule, key, event_time_ms, [[t, i] for t, i in facts], payload, occurrence],
-        rule=rule,
-        sort=True,
-    )
-    return hashlib.sha256(canonical).hexdigest()[:32]
+    return decision_id_of(rule, key, event_time_ms, [[t, i] for t, i in facts], payload, occurrence)
+
+
+def decision_id_of(
+    rule: str,
+    key: str,
+    event_time_ms: int,
+    facts: Sequence[Sequence[str]],
+    payload: Mapping[str, Any],
+    occurrence: int = 0,
+) -> str:
+    """``decision_id`` for facts already given as ``(type, id)`` pairs, not unpacked again
+    (the pipeline's path: it has checked them). The same id: orjson writes tuples and
+    lists alike."""
+    try:
+        canonical = orjson.dumps(
+            [rule, key, event_time_ms, facts, payload, occurrence], option=_SORT_KEYS
+        )
+    except TypeError as exc:  # a payload that is not JSON: the rule's fault
+        raise RuleError(
+            f"decision payload is not JSON-serialisable: {exc}", production=rule
+        ) from exc
+    return _sha256(canonical).hexdigest()[:32]
 
 
 def dead_letter_headers(record: Record, reason: str, message: str) -> list[tuple[str, bytes]]:

@@ -42,8 +42,9 @@ class RuleContext:
     def __init__(self, memory: WorkingMemory, clock: EventClock) -> None:
         self._memory = memory
         self._clock = clock
-        # Emissions not yet turned into decisions (read and cleared by the pipeline).
-        self.pending: list[Emission] = []
+        # Emissions not yet turned into decisions (read and cleared by the pipeline); plain
+        # tuples with Emission's fields (one per decision: a NamedTuple costs more to make).
+        self.pending: list[tuple[str, Mapping[str, Any], tuple[tuple[str, str], ...] | None]] = []
         self.now_ms = 0
 
     @property
@@ -64,14 +65,14 @@ class RuleContext:
         """
         # Checked here, inside the action, so that a mistake is this rule's error
         # (a rule_error dead letter naming it), not a failure further down.
-        if not isinstance(key, str):
+        if type(key) is not str and not isinstance(key, str):
             raise TypeError(f"decision key must be a str, got {type(key).__name__}")
-        if not isinstance(payload, Mapping):
+        if type(payload) is not dict and not isinstance(payload, Mapping):
             raise TypeError(f"decision payload must be a mapping, got {type(payload).__name__}")
         refs = None
         if facts is not None:
-            refs = tuple(f if isinstance(f, tuple) else fact_ref(f) for f in facts)
-        self.pending.append(Emission(key, payload, refs))
+            refs = tuple([_ref(f) for f in facts])
+        self.pending.append((key, payload, refs))
 
     def insert(
         self, fact: Fact, *, expires_at_ms: int | None = None, logical: bool = False
@@ -107,4 +108,20 @@ class RuleContext:
     def take_emissions(self) -> list[Emission]:
         """The decisions asked for since the last call (the pipeline's side)."""
         pending, self.pending = self.pending, []
+        return [Emission(*p) for p in pending]
+
+    def take_pending(
+        self,
+    ) -> list[tuple[str, Mapping[str, Any], tuple[tuple[str, str], ...] | None]]:
+        """``take_emissions`` as plain ``(key, payload, facts)`` tuples (the hot path)."""
+        pending, self.pending = self.pending, []
         return pending
+
+
+def _ref(f: Fact | tuple[str, str]) -> tuple[str, str]:
+    if isinstance(f, tuple):
+        # Checked here so that a malformed pair is this rule's error, not a crash later.
+        if len(f) != 2:
+            raise TypeError(f"a decision fact must be a Fact or a (type, id) pair, got {f!r}")
+        return f
+    return fact_ref(f)

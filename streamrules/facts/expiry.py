@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
+from heapq import heappop, heappush
 from typing import Any, NamedTuple
 
 __all__ = ["Due", "ExpiryIndex"]
@@ -48,12 +49,17 @@ class ExpiryIndex:
 
     def expire_at(self, fact: Any, at_ms: int) -> None:
         """Retract ``fact`` when the watermark reaches ``at_ms`` (replaces an earlier expiry)."""
-        if id(fact) in self._live:
+        live = self._live
+        key = id(fact)
+        seq = self._seq = self._seq + 1
+        if key in live:
             self._stale += 1
-        self._seq += 1
-        self._live[id(fact)] = self._seq
-        heapq.heappush(self._heap, (at_ms, self._seq, EXPIRE, fact))
-        self._maybe_compact()
+            live[key] = seq
+            heappush(self._heap, (at_ms, seq, EXPIRE, fact))
+            self._maybe_compact()
+        else:
+            live[key] = seq
+            heappush(self._heap, (at_ms, seq, EXPIRE, fact))
 
     def expiry_of(self, fact: Any) -> int | None:
         """The pending expiry of ``fact``, if any (a linear scan: for tests and tools)."""
@@ -96,6 +102,20 @@ class ExpiryIndex:
         if kind == EXPIRE:
             del self._live[id(fact)]
         return Due(at_ms, kind, fact)
+
+    def pop_entry(self, watermark_ms: int) -> tuple[int, int, Any] | None:
+        """``pop_due`` as a plain ``(at_ms, kind, fact)`` tuple (the pipeline's hot path)."""
+        heap = self._heap
+        if not heap or heap[0][0] > watermark_ms:
+            return None
+        if self._stale:
+            self._drop_stale_head()
+            if not heap or heap[0][0] > watermark_ms:
+                return None
+        at_ms, _seq, kind, fact = heappop(heap)
+        if kind == EXPIRE:
+            del self._live[id(fact)]
+        return at_ms, kind, fact
 
     def drain(self, watermark_ms: int) -> Iterator[Due]:
         """Pop due items one by one; items added while iterating are seen too."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from streamrules.facts.expiry import Due, ExpiryIndex
-from streamrules.rete import Fact, Listener, Match, ReteNetwork
+from streamrules.rete import Fact, Listener, ReteNetwork
 
 __all__ = ["WorkingMemory"]
 
@@ -21,20 +21,13 @@ log = logging.getLogger(__name__)
 
 
 class _Tracker(Listener):
-    """Hears every retraction in the network and keeps the memory's indexes in step; also
-    passes firings on to ``WorkingMemory.on_fire`` (one listener: each one costs a call
-    per activation in the engine)."""
+    """Hears every retraction in the network and keeps the memory's indexes in step."""
 
     def __init__(self, memory: WorkingMemory) -> None:
         self._memory = memory
 
     def on_retract(self, fact: Fact) -> None:
         self._memory._forget(fact)
-
-    def on_fire(self, match: Match, result: Any) -> None:
-        hook = self._memory.on_fire
-        if hook is not None:
-            hook(match)
 
 
 class WorkingMemory:
@@ -47,8 +40,6 @@ class WorkingMemory:
         self._transient: dict[int, Fact] = {}
         # Called with every retracted fact (after the expiry bookkeeping).
         self.on_forget: list[Callable[[Fact], None]] = []
-        # Called with every match that fired (the pipeline turns emissions into decisions).
-        self.on_fire: Callable[[Match], None] | None = None
         net.add_listener(_Tracker(self))
 
     # -- changes ---------------------------------------------------------------------------
@@ -108,6 +99,7 @@ class WorkingMemory:
 
     def _forget(self, fact: Fact) -> None:
         self.index.cancel(fact)
-        self._transient.pop(id(fact), None)
+        if self._transient:
+            self._transient.pop(id(fact), None)
         for hook in self.on_forget:
             hook(fact)

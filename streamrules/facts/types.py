@@ -33,7 +33,7 @@ facts as ``{"type": <class name>, "id": <that field>}`` (see ``fact_id``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from streamrules.rete import Fact
@@ -47,6 +47,7 @@ __all__ = [
     "Order",
     "fact_id",
     "fact_ref",
+    "fact_refs",
 ]
 
 ORDER_TTL_MS = 60 * 60 * 1000
@@ -96,3 +97,24 @@ def fact_id(fact: Mapping[str, Any]) -> str:
 def fact_ref(fact: Mapping[str, Any]) -> tuple[str, str]:
     """``(type name, id)`` of a fact, as a decision's ``facts`` lists it."""
     return type(fact).__name__, fact_id(fact)
+
+
+# fact class -> (class name, its id field or None): one dict lookup per fact in a decision
+# instead of a getattr and a name lookup (every decision lists its facts).
+_REF_OF: dict[type, tuple[str, str | None]] = {}
+
+
+def fact_refs(facts: Iterable[Mapping[str, Any]]) -> tuple[tuple[str, str], ...]:
+    """``fact_ref`` of each fact (the pipeline's per-decision path)."""
+    refs = []
+    for fact in facts:
+        cls = type(fact)
+        known = _REF_OF.get(cls)
+        if known is None:
+            known = _REF_OF[cls] = (cls.__name__, getattr(cls, "id_field", None))
+        name, field = known
+        if field is not None and field in fact:
+            refs.append((name, str(fact[field])))
+        else:
+            refs.append((name, fact_id(fact)))
+    return tuple(refs)
