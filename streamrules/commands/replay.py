@@ -22,9 +22,8 @@ from typing import IO, Any
 import orjson
 
 from streamrules.codec import DecodeError, Decoder, Event, Record
-from streamrules.codec.schemas import event_schemas
 from streamrules.errors import ConfigError
-from streamrules.pipeline import DeadLetter, Pipeline, StepResult
+from streamrules.pipeline import DeadLetter, Pipeline
 from streamrules.rules import DEFAULT_RULES
 
 
@@ -112,37 +111,34 @@ class _Replay:
         self.dead_out = dead_out
         self.lines = 0
         self._decoder = Decoder()
-        self._keys = {t: s.key_field for t, s in event_schemas().items()}
 
     def feed(self, source: IO[bytes]) -> None:
         process = self.pipeline.process
+        write = self.out.write
         for item in self._items(source):
-            self._emit(process(item))
+            step = process(item)
+            if step.decisions:
+                write(b"".join([d.to_json() + b"\n" for d in step.decisions]))
+            if step.dead_letters:
+                for dead in step.dead_letters:
+                    self._dead_letter(dead)
 
     def _items(self, source: IO[bytes]) -> Iterator[Record | Event]:
+        # Each line is decoded once, here; the pipeline takes the event as it is. Its
+        # record keeps topic "" and no key: replay reports a dead letter by line number
+        # (the offset) and value only, and the topic is only checked on input topics.
         decode = self._decoder.decode
-        topic_for = self._decoder.topic_for
         for lineno, raw in enumerate(source, 1):
             self.lines = lineno
             line = raw.rstrip(b"\r\n")
             if not line.strip():
                 continue  # blank lines separate nothing and carry nothing
-            offset = lineno - 1  # the line's "offset": line numbers are offset + 1
+            record = Record("", 0, lineno - 1, None, line)  # line numbers are offset + 1
             try:
-                ev = decode(Record("", 0, offset, None, line))
+                item: Record | Event = decode(record)
             except DecodeError:
-                # The pipeline decodes it again, makes the dead letter and counts it.
-                yield Record("", 0, offset, None, line)
-                continue
-            key = ev.data[self._keys[ev.type]].encode()
-            record = Record(topic_for(ev.type), 0, offset, key, line)
-            yield Event(ev.type, ev.ts, ev.ts_ms, ev.data, record)
-
-    def _emit(self, step: StepResult) -> None:
-        if step.decisions:
-            self.out.write(b"".join(d.to_json() + b"\n" for d in step.decisions))
-        for dead in step.dead_letters:
-            self._dead_letter(dead)
+                item = record  # the pipeline decodes it again, dead-letters and counts it
+            yield item
 
     def _dead_letter(self, dead: DeadLetter) -> None:
         line = dead.record.offset + 1
