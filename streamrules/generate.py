@@ -61,20 +61,25 @@ def generate_events(
     orders_per_hour: float = 600.0,
     incident_rate: float = 0.5,
     malformed_ratio: float = 0.0,
+    order_bursts: bool = True,
 ) -> Iterator[Item]:
     """Yield ``(topic, key, value)`` records in delivery order (near event-time order).
 
     ``incident_rate`` is the mean number of ordinary incidents opened per hour over all
     services, on top of one payments outage and one storm per simulated day.
     ``malformed_ratio`` is the share of order records replaced by malformed ones.
+    ``order_bursts=False`` keeps orders at the steady rate (incident bursts, storms and
+    outages stay): a constant number of live orders, for soak runs.
     """
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
     if days <= 0 or orders_per_hour < 0 or incident_rate < 0 or not 0 <= malformed_ratio < 1:
         raise ValueError("days must be > 0; rates >= 0; 0 <= malformed_ratio < 1")
-    return _Generator(
+    gen = _Generator(
         random.Random(seed), start, days, orders_per_hour, incident_rate, malformed_ratio
-    ).run()
+    )
+    gen.order_bursts = order_bursts
+    return gen.run()
 
 
 def write_jsonl(out: IO[bytes] | str | Path, items: Iterable[Item]) -> int:
@@ -124,6 +129,7 @@ class _Generator:
         self.malformed_ratio = malformed_ratio
         self.n_orders = 0
         self.n_incidents = 0
+        self.order_bursts = True
         self.customers = max(50, int(orders_per_hour * 2))
 
     # -- orders -----------------------------------------------------------------------------
@@ -170,7 +176,10 @@ class _Generator:
                 if rng.random() < 0.15:
                     b0 = hour_start + rng.randrange(50 * _MIN)
                     burst = (b0, b0 + rng.randint(5, 15) * _MIN)
-            rate = base * 4 if burst[0] <= t < burst[1] else base
+            # Without bursts the draws above still happen: the rest of the stream keeps
+            # its shape, only the order rate stays flat.
+            burst_rate = base * 4 if self.order_bursts else base
+            rate = burst_rate if burst[0] <= t < burst[1] else base
             t += rng.expovariate(rate)
             if t >= self.end_ms:
                 return
@@ -357,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders-per-hour", type=float, default=600.0)
     parser.add_argument("--incident-rate", type=float, default=0.5, help="incidents per hour")
     parser.add_argument("--malformed-ratio", type=float, default=0.0)
+    parser.add_argument(
+        "--steady",
+        action="store_true",
+        help="no order bursts: orders at a steady rate (incident bursts stay)",
+    )
     parser.add_argument("--out", "-o", default="-", help="output file (default: stdout)")
     args = parser.parse_args(argv)
     try:
@@ -368,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
             orders_per_hour=args.orders_per_hour,
             incident_rate=args.incident_rate,
             malformed_ratio=args.malformed_ratio,
+            order_bursts=not args.steady,
         )
         if args.out == "-":
             write_jsonl(sys.stdout.buffer, items)

@@ -12,6 +12,7 @@ agenda until it is empty.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -37,7 +38,14 @@ from streamrules.facts.types import fact_refs
 from streamrules.rete import Listener, Match, ReteNetwork
 from streamrules.rules import DEFAULT_RULES, RuleSpec, as_specs, load_rules
 
-__all__ = ["DEFAULT_RULES", "DeadLetter", "Decision", "Pipeline", "StepResult"]
+__all__ = [
+    "DEFAULT_RULES",
+    "DeadLetter",
+    "Decision",
+    "Pipeline",
+    "StepResult",
+    "freeze_startup_objects",
+]
 
 log = logging.getLogger(__name__)
 
@@ -367,6 +375,19 @@ class Pipeline:
     def _dead(self, out: StepResult, dead: DeadLetter) -> None:
         self._dead_by_reason[dead.reason] += 1
         out.dead_letters.append(dead)
+
+
+def freeze_startup_objects() -> None:
+    """For a long-running command, once its pipeline is built: move everything alive now
+    (modules, rules, the network) out of the cyclic collector's reach.
+
+    Those objects live as long as the process, yet every full collection would walk them
+    again; measured on the replay soak, freezing them makes full collections cheaper.
+    The collector's thresholds stay as they are: retracted facts are still freed only by
+    full collections, and collecting less often lets that garbage pile up (RSS grows).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _record_of(event: Event) -> Record:

@@ -23,7 +23,7 @@ import orjson
 
 from streamrules.codec import DecodeError, Decoder, Event, Record
 from streamrules.errors import ConfigError
-from streamrules.pipeline import DeadLetter, Pipeline
+from streamrules.pipeline import DeadLetter, Pipeline, freeze_startup_objects
 from streamrules.rules import DEFAULT_RULES
 
 
@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--allowed-lateness must be a number of seconds >= 0, not {lateness}")
     # Rules first: a bad --rules must fail before any file is created.
     pipeline = Pipeline(args.rules or DEFAULT_RULES, allowed_lateness_ms=round(lateness * 1000))
+    freeze_startup_objects()
     with ExitStack() as stack:
         source = _open_input(args.file, stack)
         dead_out = None

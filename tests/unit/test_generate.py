@@ -217,3 +217,26 @@ def test_cli_bad_arguments_exit_2() -> None:
     )
     assert cli.returncode == 2
     assert "RFC 3339" in cli.stderr and "Traceback" not in cli.stderr
+
+
+def test_steady_orders_have_no_bursts_and_defaults_keep_them() -> None:
+    def busiest_over_mean(items: list[Item]) -> float:
+        per_5_min: Counter[int] = Counter()
+        for _topic, _key, value in items:
+            ev = decode(Record("", 0, 0, None, value))
+            if ev.type == "order_placed":
+                per_5_min[ev.ts_ms // 300_000] += 1
+        counts = list(per_5_min.values())
+        return max(counts) / (sum(counts) / len(counts))
+
+    bursty = stream(days=2, orders_per_hour=3000)
+    steady = stream(days=2, orders_per_hour=3000, order_bursts=False)
+    assert busiest_over_mean(bursty) > 2.5  # a 4x burst
+    assert busiest_over_mean(steady) < 1.5  # Poisson noise only
+    kinds = Counter(orjson_type(v) for _t, _k, v in steady)
+    assert kinds["incident_opened"] > 0 and kinds["incident_resolved"] > 0
+    assert stream(days=2, orders_per_hour=3000, order_bursts=True) == bursty
+
+
+def orjson_type(value: bytes) -> str:
+    return str(decode(Record("", 0, 0, None, value)).type)

@@ -194,6 +194,10 @@ BAD_EMIT = textwrap.dedent(
     @Production(V("o") << Order())
     def bad_payload(o, ctx):
         ctx.emit("k", {"x": object()})
+
+    @Production(V("o") << Order())
+    def bad_fact_pair(o, ctx):
+        ctx.emit("k", {"x": 1}, facts=[("Order",)])
     """
 )
 
@@ -206,7 +210,7 @@ def test_bad_emissions_are_rule_errors_of_their_rule(tmp_path: Path) -> None:
     assert out.decisions == []
     (dead,) = out.dead_letters  # one per record
     assert dead.reason == "rule_error" and "bad_key" in dead.message
-    assert p.stats()["rule_errors"] == 2
+    assert p.stats()["rule_errors"] == 3
 
 
 TWICE = textwrap.dedent(

@@ -17,6 +17,7 @@ from streamrules.codec import (
     decision_id,
     format_ms,
 )
+from streamrules.codec.encode import decision_id_of
 from streamrules.errors import RuleError
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "topics" / "schemas"
@@ -121,3 +122,16 @@ def test_dead_letter_headers() -> None:
 def test_dead_letter_reasons_match_the_schema() -> None:
     doc = json.loads((SCHEMAS / "dead_letter_headers.json").read_text())
     assert tuple(doc["properties"]["reason"]["enum"]) == DEAD_LETTER_REASONS
+
+
+def test_decision_id_of_pairs_is_the_same_id() -> None:
+    # The pipeline hashes (type, id) tuples as they are; the public function unpacks them.
+    payload = {"b": [1, 2.5, None], "a": {"z": True, "y": "\u00e9"}}
+    facts = (("Order", "o-1"), ("Incident", "i-2"))
+    for occurrence in (0, 1, 7):
+        assert decision_id_of("r", "k", 1_764_237_600_123, facts, payload, occurrence) == (
+            decision_id("r", "k", 1_764_237_600_123, list(facts), payload, occurrence)
+        )
+    assert decision_id_of("r", "k", 1, (), {}) == decision_id("r", "k", 1, [], {})
+    with pytest.raises(RuleError):
+        decision_id_of("r", "k", 1, (), {"x": object()})
