@@ -12,6 +12,7 @@ at the start with exit status 2.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
 import sys
@@ -73,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     pipeline = Pipeline(args.rules or DEFAULT_RULES, allowed_lateness_ms=round(lateness * 1000))
     freeze_startup_objects()
     with ExitStack() as stack:
+        # Called in-process (tests, embedding): give the frozen objects back on the way out.
+        stack.callback(gc.unfreeze)
         source = _open_input(args.file, stack)
         dead_out = None
         if args.dead_letters:
