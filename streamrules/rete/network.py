@@ -285,6 +285,9 @@ class ReteNetwork:
                 lst.on_retract(w.fact)
             except Exception as exc:  # a listener must not break a change half-way
                 self._listener_error(lst, exc)
+        # The snapshot points back at its WME; break that cycle so that a retracted fact
+        # is freed by reference counting, not left for a full collection of the cyclic GC.
+        w.data.pop(SELF, None)
 
     def add_fact(self, fact: Fact, *, logical: bool = False) -> Fact:
         """Assert a fact (a snapshot of it); facts nested in it are asserted too.
@@ -517,8 +520,10 @@ class ReteNetwork:
         """Fire up to ``n`` activations (all when None) in agenda order; how many fired."""
         if n is not None and n < 0:
             raise RuleError(f"run(n) needs n >= 0, got {n}")
-        fired = 0
         agenda = self.agenda
+        if not agenda.fresh and not agenda.heap:
+            return 0
+        fired = 0
         # As in _begin: the run's changes free their tokens by reference counting, so the
         # cyclic collector waits until the run is over (it then runs as usual).
         paused = gc.isenabled()
