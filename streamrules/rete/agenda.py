@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Any
 
+from streamrules.errors import RuleError
 from streamrules.rete.fact import Fact, user_value
 
 if TYPE_CHECKING:
@@ -26,6 +27,11 @@ def sort_key(t: Token) -> tuple[int, int, int, int]:
     return (-node.prod.salience, -t.recency, node.order, -t.count)
 
 
+def _pending(e: tuple[int, int, int, int, Token]) -> bool:
+    t = e[4]
+    return not t.dead and not t.fired and e[3] == -t.count
+
+
 class Agenda:
     """Pending activations (production-node tokens not yet fired).
 
@@ -34,13 +40,16 @@ class Agenda:
     withdraws and re-makes matches), and then never cost a heap push.
     """
 
-    __slots__ = ("fresh", "heap", "live", "seq")
+    __slots__ = ("fresh", "heap", "live", "renewed", "seq")
 
     def __init__(self) -> None:
         self.heap: list[tuple[int, int, int, int, Token]] = []
         self.fresh: list[Token] = []
         self.live = 0
         self.seq = 0
+        # A match renewed in place by a modify may wait in ``fresh`` twice, and its heap
+        # entry from before is stale (its count changed): entries are checked on pop.
+        self.renewed = False
 
     def push(self, t: Token) -> None:
         self.seq += 1
@@ -54,22 +63,35 @@ class Agenda:
         if len(self.fresh) + len(self.heap) > 64 + 4 * self.live:
             self.compact()
 
+    def _fresh(self) -> list[Token]:
+        fresh = self.fresh
+        if self.renewed:
+            self.renewed = False
+            fresh = list(dict.fromkeys(fresh))
+        return [t for t in fresh if not t.dead and not t.fired]
+
     def compact(self) -> None:
-        self.fresh = [t for t in self.fresh if not t.dead and not t.fired]
-        self.heap = [e for e in self.heap if not e[4].dead and not e[4].fired]
+        self.fresh = self._fresh()
+        self.heap = [e for e in self.heap if _pending(e)]
         heapq.heapify(self.heap)
 
     def pop(self) -> Token | None:
         heap = self.heap
         if self.fresh:
-            push = heapq.heappush
-            for t in self.fresh:
-                if not t.dead and not t.fired:
-                    push(heap, (*sort_key(t), t))
+            entries = [(*sort_key(t), t) for t in self._fresh()]
             self.fresh = []
+            if len(entries) > len(heap):
+                heap.extend(entries)
+                heapq.heapify(heap)
+            else:
+                push = heapq.heappush
+                for e in entries:
+                    push(heap, e)
+        pop = heapq.heappop
         while heap:
-            t = heapq.heappop(heap)[4]
-            if not t.dead and not t.fired:
+            e = pop(heap)
+            t = e[4]
+            if not t.dead and not t.fired and e[3] == -t.count:
                 return t
         return None
 
@@ -80,11 +102,15 @@ class Agenda:
 class Match:
     """One match of a production: its facts and bindings; ``fire()`` runs the action."""
 
-    __slots__ = ("_net", "_token")
+    __slots__ = ("_binds", "_count", "_net", "_token")
 
     def __init__(self, net: ReteNetwork, token: Token) -> None:
         self._net = net
         self._token = token
+        # A modify may renew a match in place (same token, new values, new activation):
+        # this handle stays the match it was made for.
+        self._count = token.count
+        self._binds = token.binds
 
     @property
     def production(self) -> Production:
@@ -93,23 +119,24 @@ class Match:
     @property
     def facts(self) -> tuple[Fact, ...]:
         """The facts matched by the positive patterns, in condition order."""
-        b = self._token.binds
+        b = self._binds
         return tuple(b[i].fact for i in self._token.node.info.fact_slots)  # type: ignore[attr-defined]
 
     @property
     def bindings(self) -> dict[str, Any]:
-        b = self._token.binds
+        b = self._binds
         slots: dict[str, int] = self._token.node.info.var_slots  # type: ignore[attr-defined]
         return {name: user_value(b[i]) for name, i in slots.items()}
 
     @property
     def fired(self) -> bool:
-        return self._token.fired
+        return self._token.fired and self._count == self._token.count
 
     @property
     def valid(self) -> bool:
         """False once the match has gone (a fact it used was retracted or changed)."""
-        return not self._token.dead
+        t = self._token
+        return not t.dead and self._count == t.count
 
     @property
     def recency(self) -> int:
@@ -117,13 +144,17 @@ class Match:
 
     def fire(self) -> Any:
         """Run the production's action for this match; returns its result."""
+        if self._count != self._token.count:
+            raise RuleError("this match no longer holds", production=self.production.name)
         return self._net._fire(self._token)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Match) and other._token is self._token
+        return (
+            isinstance(other, Match) and other._token is self._token and other._count == self._count
+        )
 
     def __hash__(self) -> int:
-        return id(self._token)
+        return hash((id(self._token), self._count))
 
     def __repr__(self) -> str:
         return f"Match({self.production.name!r}, {self.bindings!r})"

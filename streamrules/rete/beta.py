@@ -226,7 +226,18 @@ class JoinNode(Node):
     """Joins the tokens of its beta memory with the facts of an alpha memory on equality
     of bound variables (hashed on both sides)."""
 
-    __slots__ = ("ext", "ext1", "lix", "lkeys", "reads", "reads_all", "rget", "rix", "rkeys")
+    __slots__ = (
+        "ext",
+        "ext1",
+        "lix",
+        "lkeys",
+        "reads",
+        "reads_all",
+        "rget",
+        "rix",
+        "rkeys",
+        "rkeyset",
+    )
     kind = "join"
 
     def __init__(
@@ -242,6 +253,7 @@ class JoinNode(Node):
         self.amem = amem
         self.lkeys = lkeys
         self.rkeys = rkeys
+        self.rkeyset = frozenset(rkeys)
         if lkeys:
             self.lix: Index | None = parent.index(lkeys)
             self.rix: Index | None = amem.index(rkeys)
@@ -319,6 +331,36 @@ class JoinNode(Node):
 
     def reads_changed(self, changed: set[Any]) -> bool:
         return self.reads_all or not self.reads.isdisjoint(changed)
+
+    def rebinds(self, changed: set[Any]) -> bool:
+        """Whether a change of these attributes only changes the values this join binds
+        for production nodes: it tests none of them, and nothing below it reads them."""
+        if self.reads_all or not self.rkeyset.isdisjoint(changed):
+            return False
+        return all(c.kind == "production" for c in self.all_children)
+
+    def rebind(self, w: WME, kept: dict[tuple[Token, Node], Token]) -> None:
+        """Step 3 of a modify of ``w`` for which ``rebinds`` holds: the same partial
+        matches meet ``w`` again (its tested attributes did not change), so each match
+        withdrawn in step 1 is renewed in place, in the order ``right`` would re-make it."""
+        lix = self.lix
+        if lix is None:
+            bucket: dict[Token, None] | None = self.parent.items  # type: ignore[union-attr]
+        else:
+            bucket = idx_get(lix.map, self.rget(w.data))
+        if not bucket:
+            return
+        e = (w,) if self.ext1 else self.ext(w.data)
+        children = self.children
+        pop = kept.pop
+        for t in bucket:
+            nb = t.binds + e
+            for c in children:
+                x = pop((t, c), None)
+                if x is None or x.dead:
+                    c.left(t, w, nb)
+                else:
+                    c.renew(x, t, nb)  # type: ignore[attr-defined]
 
     def destroy(self) -> None:
         super().destroy()
@@ -481,6 +523,32 @@ class PNode(Node):
         t.count = agenda.seq = agenda.seq + 1
         agenda.fresh.append(t)
         agenda.live += 1
+        if self.net._watch_activations:
+            self.net._announce(t)
+
+    def withdraw(self, t: Token) -> None:
+        """A modify changed what this match binds: out of the agenda until ``renew``."""
+        if not t.fired:
+            t.fired = True  # not pending; drop_token then leaves the agenda's count alone
+            self.agenda.live -= 1
+            if self.net._watch_activations:
+                self.net._withdrawn(t)
+        if t.aux:
+            self.net._unsupport(t)
+            t.aux = None
+
+    def renew(self, t: Token, parent: Token, binds: tuple[Any, ...]) -> None:
+        """The match ``t`` again, with new values: a new activation, as ``left`` makes."""
+        t.binds = binds
+        r = parent.recency
+        tag = t.wme.tag  # type: ignore[union-attr]
+        t.recency = tag if tag > r else r
+        t.fired = False
+        agenda = self.agenda
+        t.count = agenda.seq = agenda.seq + 1
+        agenda.fresh.append(t)
+        agenda.live += 1
+        agenda.renewed = True
         if self.net._watch_activations:
             self.net._announce(t)
 

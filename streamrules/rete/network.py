@@ -79,6 +79,7 @@ class ReteNetwork:
         self._busy = False
         self._gc_paused = False
         self._firing: Token | None = None
+        self._firing_count = 0  # the activation of _firing (a modify may renew the token)
 
     # -- operations --------------------------------------------------------------------
 
@@ -320,7 +321,7 @@ class ReteNetwork:
 
     def _support(self, w: WME, tok: Token) -> None:
         assert w.support is not None
-        if tok.dead:
+        if tok.dead or tok.count != self._firing_count:  # the firing match has gone
             if not w.support:
                 self._logical_gone.append(w)
             return
@@ -378,19 +379,33 @@ class ReteNetwork:
             if a.wild or not a.reads.isdisjoint(changed):
                 affected.extend(n for n in a.snapshot() if n.reads_changed(changed))
         # 1. withdraw what depended on the old values (propagation of unblocked
-        #    negations and changed aggregates waits for step 3 to finish)
+        #    negations and changed aggregates waits for step 3 to finish). A join that
+        #    only binds changed attributes for production nodes keeps its matches' tokens:
+        #    they are withdrawn here and re-made in place in step 3 (same order, same
+        #    effect as deleting and re-creating them, without the churn).
         for a in leave:
             a.remove(w)
-        gone_joins = {n for n in affected if n.kind == "join"}
+        gone_joins: set[Node] = set()
+        rebind: set[Node] = set()
+        for n in affected:
+            if n.kind == "join":
+                (rebind if n.rebinds(changed) else gone_joins).add(n)  # type: ignore[attr-defined]
         leave_set = set(leave)
+        kept: dict[tuple[Token, Node], Token] = {}
         if w.tokens:
             doomed = []
             for t in w.tokens:
                 src = t.node.src
-                if src is not None and (src in gone_joins or src.amem in leave_set):
-                    doomed.append(t)
+                if src is not None:
+                    if src in rebind:
+                        kept[(t.parent, t.node)] = t  # type: ignore[index]
+                    elif src in gone_joins or src.amem in leave_set:
+                        doomed.append(t)
             if doomed:
                 kill_many(doomed)
+            for t in kept.values():
+                if not t.dead:
+                    t.node.withdraw(t)  # type: ignore[attr-defined]
         for a in leave:
             for node in a.snapshot():
                 node.right_remove(w)
@@ -416,7 +431,12 @@ class ReteNetwork:
             nodes.extend(a.snapshot())
         nodes.sort(key=_depth_key)
         for node in nodes:
-            node.right(w)
+            if node in rebind:
+                node.rebind(w, kept)  # type: ignore[attr-defined]
+            else:
+                node.right(w)
+        if kept:  # defensive: a kept match its join did not meet again does not hold
+            kill_many([t for t in kept.values() if not t.dead])
         for lst in self._hooks["on_modify"]:
             try:
                 lst.on_modify(w.fact)
@@ -499,8 +519,13 @@ class ReteNetwork:
             t.fired = True
             self.agenda.gone()
         kw = self._args(t)
+        hooks = self._hooks["on_fire"]
+        # Made before the action runs: a modify in the action may renew this very token.
+        m = Match(self, t) if hooks else None
         prev = self._firing
+        prev_count = self._firing_count
         self._firing = t
+        self._firing_count = t.count
         try:
             result = prod.__wrapped__(**kw)
         except Exception as exc:
@@ -509,9 +534,8 @@ class ReteNetwork:
             ) from exc
         finally:
             self._firing = prev
-        hooks = self._hooks["on_fire"]
-        if hooks:
-            m = Match(self, t)
+            self._firing_count = prev_count
+        if m is not None:
             for lst in hooks:
                 lst.on_fire(m, result)
         return result

@@ -563,3 +563,86 @@ def test_a_retracted_fact_leaves_no_cyclic_garbage() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_modify_of_a_bound_but_untested_attribute_renews_the_match() -> None:
+    # The counter shares no variable, so it is joined last and its join only binds "c":
+    # a modify of "c" renews each match in place. It must look exactly like a withdrawn
+    # and re-created match: new values, unfired, newest, old handles invalid, listeners
+    # told, logical facts of the old match withdrawn.
+    log: list[Any] = []
+    net = ReteNetwork()
+    rec = Recorder()
+
+    class Counter(Fact):
+        pass
+
+    class Note(Fact):
+        pass
+
+    @Production(Order(id=V("o")) & Counter(c=V("c")), name="count")
+    def count(o: int, c: int, net: ReteNetwork) -> None:
+        log.append((o, c))
+        net.add_fact(Note(o=o, c=c), logical=True)
+
+    net.add_production(count)
+    net.add_production(rule(Order(id=V("o"), vip=True), "vip"))
+    ctr = Counter(c=1)
+    net.add_fact(ctr)
+    for i in (1, 2):
+        net.add_fact(Order(id=i, vip=True))
+    net.run()
+    assert log == [(2, 1), (1, 1)]
+    assert sorted(f["o"] for f in net.facts if isinstance(f, Note)) == [1, 2]
+    old = {m.bindings["o"]: m for m in net.matches if m.production.name == "count"}
+    net.add_listener(rec)
+    ctr["c"] = 5
+    net.update_fact(ctr)
+    assert all(not m.valid for m in old.values())
+    with pytest.raises(RuleError, match="no longer holds"):
+        old[1].fire()
+    assert [(m.production.name, m.bindings, m.fired) for m in net.new_matches] == [
+        ("count", {"o": 2, "c": 5}, False),
+        ("count", {"o": 1, "c": 5}, False),
+    ]
+    assert not any(isinstance(f, Note) for f in net.facts)  # their support went
+    # (fired matches were no longer on the agenda: nothing to remove from it)
+    assert [e for e in rec.events if e[0] in ("added", "removed")] == [("added", "count")] * 2
+    ctr["c"] = 6  # renewed again before they fired: off the agenda, and back
+    net.update_fact(ctr)
+    assert [e for e in rec.events if e[0] in ("added", "removed")][2:] == [
+        ("removed", "count"),
+        ("removed", "count"),
+        ("added", "count"),
+        ("added", "count"),
+    ]
+    ctr["c"] = 5
+    net.update_fact(ctr)
+    assert net.run() == 2
+    assert log[2:] == [(2, 5), (1, 5)]
+    assert sorted(f["c"] for f in net.facts if isinstance(f, Note)) == [5, 5]
+    ctr["c"] = 5  # no change: nothing renewed
+    net.update_fact(ctr)
+    assert net.run() == 0
+
+
+def test_logical_fact_asserted_after_the_action_renewed_its_own_match_is_unsupported() -> None:
+    class Counter(Fact):
+        pass
+
+    class Note(Fact):
+        pass
+
+    net = ReteNetwork()
+
+    @Production(V("k") << Counter(c=V("c")))
+    def bump(k: Fact, c: int, net: ReteNetwork) -> None:
+        k["c"] = c + 1  # "c" is bound, not tested: this match is renewed in place
+        net.update_fact(k)
+        net.add_fact(Note(c=c), logical=True)  # its support (the old match) has gone
+
+    net.add_production(bump)
+    net.add_fact(Counter(c=1))
+    assert net.run(1) == 1
+    assert not any(isinstance(f, Note) for f in net.facts)
+    assert [m.bindings["c"] for m in net.new_matches] == [2]  # the renewed match
