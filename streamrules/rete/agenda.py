@@ -54,14 +54,15 @@ class Agenda:
     def push(self, t: Token) -> None:
         self.seq += 1
         t.count = self.seq
-        self.fresh.append(t)
+        fresh = self.fresh
+        fresh.append(t)
         self.live += 1
+        if len(fresh) > 256 + 2 * self.live:
+            self.compact()
 
     def gone(self) -> None:
-        """An activation left the agenda (fired or deleted): maybe compact."""
+        """An activation left the agenda (fired or deleted)."""
         self.live -= 1
-        if len(self.fresh) + len(self.heap) > 64 + 4 * self.live:
-            self.compact()
 
     def _fresh(self) -> list[Token]:
         fresh = self.fresh
@@ -71,12 +72,20 @@ class Agenda:
         return [t for t in fresh if not t.dead and not t.fired]
 
     def compact(self) -> None:
+        """Drop what deleted activations left behind.
+
+        Deleting an activation costs nothing here: ``fresh`` is compacted when it grows
+        (by pushes) well beyond the live activations, the heap when ``pop`` finds it so.
+        """
         self.fresh = self._fresh()
         self.heap = [e for e in self.heap if _pending(e)]
         heapq.heapify(self.heap)
 
     def pop(self) -> Token | None:
         heap = self.heap
+        if len(heap) > 64 + 4 * self.live:
+            heap = self.heap = [e for e in heap if _pending(e)]
+            heapq.heapify(heap)
         if self.fresh:
             entries = [(*sort_key(t), t) for t in self._fresh()]
             self.fresh = []

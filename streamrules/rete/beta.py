@@ -378,6 +378,9 @@ def _none(_: Any) -> Any:
     return None
 
 
+_new = object.__new__
+
+
 class FilterNode(Node):
     """Passes on the partial matches for which a test of bound variables holds."""
 
@@ -515,14 +518,36 @@ class PNode(Node):
         self.agenda: Agenda = net.agenda
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
-        t = Token(parent, wme, self, binds)
+        # Token(parent, wme, self, binds) written out: the hottest allocation of a busy
+        # network (Miss Manners makes ~100,000 matches), and a constructor call costs.
+        t = _new(Token)
+        t.parent = parent
+        t.wme = wme
+        t.node = self
+        t.binds = binds
+        t.children = None
+        t.dead = False
         t.fired = False
         t.aux = None
+        ch = parent.children
+        if ch is None:
+            parent.children = {t: None}
+        else:
+            ch[t] = None
+        r = parent.recency
+        if wme is not None:
+            if wme.tag > r:
+                r = wme.tag
+            wme.tokens[t] = None
+        t.recency = r
         self.items[t] = None
         agenda = self.agenda
         t.count = agenda.seq = agenda.seq + 1
-        agenda.fresh.append(t)
+        fresh = agenda.fresh
+        fresh.append(t)
         agenda.live += 1
+        if len(fresh) > 256 + 2 * agenda.live:
+            agenda.compact()
         if self.net._watch_activations:
             self.net._announce(t)
 
@@ -546,9 +571,12 @@ class PNode(Node):
         t.fired = False
         agenda = self.agenda
         t.count = agenda.seq = agenda.seq + 1
-        agenda.fresh.append(t)
+        fresh = agenda.fresh
+        fresh.append(t)
         agenda.live += 1
         agenda.renewed = True
+        if len(fresh) > 256 + 2 * agenda.live:
+            agenda.compact()
         if self.net._watch_activations:
             self.net._announce(t)
 
@@ -557,8 +585,6 @@ class PNode(Node):
         if not t.fired:
             agenda = self.agenda
             agenda.live -= 1
-            if len(agenda.fresh) + len(agenda.heap) > 64 + 4 * agenda.live:
-                agenda.compact()
             if self.net._watch_activations:
                 self.net._withdrawn(t)
         if t.aux:
