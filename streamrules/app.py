@@ -23,6 +23,7 @@ the events.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from streamrules.config import Settings
 from streamrules.errors import DecodeError
 from streamrules.merge import Buffered, EventTimeMerger
 from streamrules.metrics import Metrics
-from streamrules.pipeline import DeadLetter, Pipeline, StepResult
+from streamrules.pipeline import DeadLetter, Pipeline, StepResult, freeze_startup_objects
 from streamrules.transport.base import OutRecord, TopicPartition, Transport
 
 __all__ = ["REBUILD_HORIZON_MS", "App", "AppStats", "describe"]
@@ -114,6 +115,7 @@ class App:
             while not self._stopping:
                 await self._iteration()
         finally:
+            gc.unfreeze()  # for in-process callers (tests): leave the collector as it was
             await self.transport.stop()
         log.info(
             "stopped",
@@ -174,6 +176,10 @@ class App:
         self._needs_rebuild = False
         assigned = self.transport.assignment()
         self.pipeline = self._new_pipeline()
+        # The previous pipeline (if any) is garbage now; what lives from here to the
+        # next rebalance (modules, rules, the network) leaves the cyclic collector's reach.
+        gc.unfreeze()
+        freeze_startup_objects()
         self._merger.assign(assigned)
         self._merger.clear()
         self._processed = {}
