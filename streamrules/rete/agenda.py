@@ -87,7 +87,10 @@ class Agenda:
             heap = self.heap = [e for e in heap if _pending(e)]
             heapq.heapify(heap)
         if self.fresh:
-            entries = [(*sort_key(t), t) for t in self._fresh()]
+            entries = [
+                (-t.node.prod.salience, -t.recency, t.node.order, -t.count, t)  # sort_key
+                for t in self._fresh()
+            ]
             self.fresh = []
             if len(entries) > len(heap):
                 heap.extend(entries)

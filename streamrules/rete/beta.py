@@ -38,6 +38,9 @@ __all__ = [
 _nid = 0
 
 
+_new = object.__new__  # a token made without its constructor call, on hot paths
+
+
 class Node:
     """Base of beta nodes."""
 
@@ -135,7 +138,24 @@ class BetaMemory(Node):
         self.nccs: list[Node] = []
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
-        t = Token(parent, wme, self, binds)
+        t = _new(Token)  # Token(parent, wme, self, binds), written out (hot: see PNode)
+        t.parent = parent
+        t.wme = wme
+        t.node = self
+        t.binds = binds
+        t.children = None
+        t.dead = False
+        ch = parent.children
+        if ch is None:
+            parent.children = {t: None}
+        else:
+            ch[t] = None
+        r = parent.recency
+        if wme is not None:
+            if wme.tag > r:
+                r = wme.tag
+            wme.tokens[t] = None
+        t.recency = r
         items = self.items
         if not items:
             items[t] = None
@@ -376,9 +396,6 @@ class JoinNode(Node):
 
 def _none(_: Any) -> Any:
     return None
-
-
-_new = object.__new__
 
 
 class FilterNode(Node):
