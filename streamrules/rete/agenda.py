@@ -87,8 +87,8 @@ class Agenda:
             heap = self.heap = [e for e in heap if _pending(e)]
             heapq.heapify(heap)
         if self.fresh:
-            entries = [
-                (-t.node.prod.salience, -t.recency, t.node.order, -t.count, t)  # sort_key
+            entries = [  # sort_key(t) + (t,), written out
+                (-t.node.prod.salience, -t.recency, t.node.order, -t.count, t)  # type: ignore[attr-defined]
                 for t in self._fresh()
             ]
             self.fresh = []
