@@ -333,44 +333,56 @@ def manners_sizes(opts: Options) -> tuple[int, ...]:
 
 
 def bench_manners(mods: dict[str, ModuleType | str], opts: Options) -> dict[int, list[Cell]]:
+    """Each size's repeats take turns across the engines (A B A B ...), so a busy spell of
+    a shared machine falls on all of them alike rather than on one engine's repeats; at
+    least 5 repeats (a run is short, and the ratio is a target)."""
     out: dict[int, list[Cell]] = {}
     for n in manners_sizes(opts):
         guests = workloads.manners_guests(n)
-        cells = []
+        cells: dict[str, Cell] = {}
+        times: dict[str, list[float]] = {}
         for engine in opts.engines:
             mod = mods[engine]
-            cell = Cell(engine)
-            cells.append(cell)
+            cell = cells[engine] = Cell(engine)
+            times[engine] = []
             if isinstance(mod, str):
                 cell.note = mod
-                continue
-            if engine == "experta" and n > 16 and not opts.full:
+            elif engine == "experta" and n > 16 and not opts.full:
                 cell.note = "skipped: about 20 s at 32 and 800 s at 64 guests (--full runs it)"
-                continue
-            times: list[float] = []
-            for _ in range(1 if engine == "experta" else opts.repeat):
+        repeats = max(opts.repeat, 5)
+        for rep in range(repeats):
+            for engine in opts.engines:
+                mod = mods[engine]
+                cell = cells[engine]
+                if isinstance(mod, str) or cell.note:
+                    continue
+                if engine == "experta" and rep > 0:
+                    continue  # one run: it is slow
                 gc.collect()
                 try:
                     m = mod.manners(guests, n)
                     t = clock()
                     fired = m.run()
-                    times.append(clock() - t)
+                    times[engine].append(clock() - t)
                 except Unsupported as exc:
                     cell.note = str(exc)
-                    break
+                    continue
                 except Exception as exc:  # an engine's crash is a result
                     cell.note = crashed(exc)
-                    break
+                    continue
                 ok = workloads.check_seating(guests, m.seating(), n)
                 cell.extra["firings"] = fired
                 cell.check = "valid seating" if ok else "WRONG: no valid seating"
-            if times:
-                cell.seconds = statistics.median(times)
-                if len(times) < opts.repeat:
-                    cell.note = f"{len(times)} run (slow)"
+        for engine in opts.engines:
+            cell = cells[engine]
+            ts = times[engine]
+            if ts:
+                cell.seconds = statistics.median(ts)
+                if len(ts) < repeats:
+                    cell.note = f"{len(ts)} run (slow)"
                 opts.out(
-                    f"  manners {n}: {engine_name(engine, mod)}: {fmt(cell.seconds, 3)} s, "
-                    f"{cell.extra.get('firings')} firings, {cell.check}"
+                    f"  manners {n}: {engine_name(engine, mods[engine])}: "
+                    f"{fmt(cell.seconds, 3)} s, {cell.extra.get('firings')} firings, {cell.check}"
                 )
-        out[n] = cells
+        out[n] = [cells[e] for e in opts.engines]
     return out
