@@ -64,6 +64,16 @@ class Agenda:
         """An activation left the agenda (fired or deleted)."""
         self.live -= 1
 
+    def idle(self) -> bool:
+        """Whether nothing is pending; then all the lists still hold is stale: dropped."""
+        if self.live:
+            return False
+        if self.fresh:
+            self.fresh = []
+        if self.heap:
+            self.heap = []
+        return True
+
     def _fresh(self) -> list[Token]:
         fresh = self.fresh
         if self.renewed:

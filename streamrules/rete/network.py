@@ -545,7 +545,7 @@ class ReteNetwork:
         if n is not None and n < 0:
             raise RuleError(f"run(n) needs n >= 0, got {n}")
         agenda = self.agenda
-        if not agenda.fresh and not agenda.heap:
+        if agenda.idle():  # nothing pending: leave the collector alone
             return 0
         fired = 0
         # As in _begin: the run's changes free their tokens by reference counting, so the
@@ -554,7 +554,7 @@ class ReteNetwork:
         if paused:
             gc.disable()
         try:
-            while n is None or fired < n:
+            while agenda.live and (n is None or fired < n):
                 t = agenda.pop()
                 if t is None:
                     break
@@ -563,6 +563,7 @@ class ReteNetwork:
         finally:
             if paused:
                 gc.enable()
+        agenda.idle()
         return fired
 
     def _tokens(self) -> list[Token]:

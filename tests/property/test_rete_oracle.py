@@ -458,6 +458,7 @@ def test_matches_equal_brute_force(
             net.remove_production(prods.pop(name))
             del specs[name]
         assert engine(net) == oracle(specs, facts), op
+        assert len(net.agenda) == len(net.new_matches)  # the count run() trusts
     # Removing everything leaves an empty network.
     for p in list(prods.values()):
         net.remove_production(p)
