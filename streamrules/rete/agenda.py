@@ -64,15 +64,11 @@ class Agenda:
         """An activation left the agenda (fired or deleted)."""
         self.live -= 1
 
-    def idle(self) -> bool:
-        """Whether nothing is pending; then all the lists still hold is stale: dropped."""
-        if self.live:
-            return False
-        if self.fresh:
-            self.fresh = []
-        if self.heap:
-            self.heap = []
-        return True
+    def drop_stale(self) -> None:
+        """Nothing is pending (``live == 0``): all the lists still hold is stale."""
+        self.fresh = []
+        self.heap = []
+        self.renewed = False
 
     def _fresh(self) -> list[Token]:
         fresh = self.fresh
@@ -93,15 +89,23 @@ class Agenda:
 
     def pop(self) -> Token | None:
         heap = self.heap
-        if len(heap) > 64 + 4 * self.live:
-            heap = self.heap = [e for e in heap if _pending(e)]
-            heapq.heapify(heap)
-        if self.fresh:
+        fresh = self.fresh
+        if fresh:
+            self.fresh = []
+            if not heap and len(fresh) == 1:  # a stream's usual case: one new activation
+                t = fresh[0]
+                return t if not t.dead and not t.fired else None
+            if len(heap) > 64 + 4 * self.live:
+                heap = self.heap = [e for e in heap if _pending(e)]
+                heapq.heapify(heap)
+            if self.renewed:
+                self.renewed = False
+                fresh = list(dict.fromkeys(fresh))
             entries = [  # sort_key(t) + (t,), written out
                 (-t.node.prod.salience, -t.recency, t.node.order, -t.count, t)  # type: ignore[attr-defined]
-                for t in self._fresh()
+                for t in fresh
+                if not t.dead and not t.fired
             ]
-            self.fresh = []
             if len(entries) > len(heap):
                 heap.extend(entries)
                 heapq.heapify(heap)
@@ -109,6 +113,9 @@ class Agenda:
                 push = heapq.heappush
                 for e in entries:
                     push(heap, e)
+        elif len(heap) > 64 + 4 * self.live:
+            heap = self.heap = [e for e in heap if _pending(e)]
+            heapq.heapify(heap)
         pop = heapq.heappop
         while heap:
             e = pop(heap)

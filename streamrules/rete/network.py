@@ -545,7 +545,9 @@ class ReteNetwork:
         if n is not None and n < 0:
             raise RuleError(f"run(n) needs n >= 0, got {n}")
         agenda = self.agenda
-        if agenda.idle():  # nothing pending: leave the collector alone
+        if not agenda.live:  # nothing pending: leave the collector alone
+            if agenda.fresh or agenda.heap:
+                agenda.drop_stale()
             return 0
         fired = 0
         # As in _begin: the run's changes free their tokens by reference counting, so the
@@ -563,7 +565,8 @@ class ReteNetwork:
         finally:
             if paused:
                 gc.enable()
-        agenda.idle()
+        if not agenda.live and (agenda.fresh or agenda.heap):
+            agenda.drop_stale()
         return fired
 
     def _tokens(self) -> list[Token]:
