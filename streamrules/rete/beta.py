@@ -163,35 +163,37 @@ class BetaMemory(Node):
                 j.amem.link(j)  # type: ignore[union-attr]
         else:
             items[t] = None
-        for ix in self.indexes.values():
-            key = ix.get(binds)
-            try:
-                bucket = ix.map.get(key)
-            except TypeError:
-                idx_add(ix.map, key, t)
-                continue
-            if bucket is None:
-                ix.map[key] = {t: None}
-            else:
-                bucket[t] = None
+        if self.indexes:
+            for ix in self.indexes.values():
+                key = ix.get(binds)
+                try:
+                    bucket = ix.map.get(key)
+                except TypeError:
+                    idx_add(ix.map, key, t)
+                    continue
+                if bucket is None:
+                    ix.map[key] = {t: None}
+                else:
+                    bucket[t] = None
         for c in self.children:
             c.left(t, None, binds)
 
     def drop_token(self, t: Token) -> None:
         items = self.items
         del items[t]
-        binds = t.binds
-        for ix in self.indexes.values():
-            key = ix.get(binds)
-            try:
-                bucket = ix.map.get(key)
-            except TypeError:
-                idx_remove(ix.map, key, t)
-                continue
-            if bucket is not None:
-                del bucket[t]
-                if not bucket:
-                    del ix.map[key]
+        if self.indexes:
+            binds = t.binds
+            for ix in self.indexes.values():
+                key = ix.get(binds)
+                try:
+                    bucket = ix.map.get(key)
+                except TypeError:
+                    idx_remove(ix.map, key, t)
+                    continue
+                if bucket is not None:
+                    del bucket[t]
+                    if not bucket:
+                        del ix.map[key]
         if not items:
             for j in self.joins:
                 j.amem.unlink(j)  # type: ignore[union-attr]
