@@ -147,9 +147,11 @@ class BetaMemory(Node):
         t.dead = False
         ch = parent.children
         if ch is None:
-            parent.children = {t: None}
-        else:
+            parent.children = t
+        elif isinstance(ch, dict):
             ch[t] = None
+        else:
+            parent.children = {ch: None, t: None}
         r = parent.recency
         if wme is not None:
             if wme.tag > r:
@@ -550,9 +552,11 @@ class PNode(Node):
         t.aux = None
         ch = parent.children
         if ch is None:
-            parent.children = {t: None}
-        else:
+            parent.children = t
+        elif isinstance(ch, dict):
             ch[t] = None
+        else:
+            parent.children = {ch: None, t: None}
         r = parent.recency
         if wme is not None:
             if wme.tag > r:

@@ -9,7 +9,7 @@ memory; each memory node forgets its own tokens in ``drop_token``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from streamrules.rete.fact import WME
 
@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from streamrules.rete.beta import Node
 
 Emit = Callable[["Token", "WME | None", tuple[Any, ...]], None]
+# A token's children: none, the only one (the usual case below a join on one fact, so no
+# dict is made for it), or a dict of them (insertion order: deletion order is stable).
+Children: TypeAlias = "dict[Token, None] | Token | None"
 
 
 class Token:
@@ -47,15 +50,17 @@ class Token:
         self.wme = wme
         self.node = node
         self.binds = binds
-        self.children: dict[Token, None] | None = None
+        self.children: Children = None
         self.dead = False
         if parent is not None:
             r = parent.recency
             ch = parent.children
             if ch is None:
-                parent.children = {self: None}
-            else:
+                parent.children = self
+            elif isinstance(ch, dict):
                 ch[self] = None
+            else:
+                parent.children = {ch: None, self: None}
         else:
             r = 0
         if wme is not None:
@@ -70,6 +75,7 @@ class Token:
 
 def _kill_all(stack: list[Token]) -> None:
     pop = stack.pop
+    push = stack.append
     extend = stack.extend
     while stack:
         x = pop()
@@ -79,34 +85,42 @@ def _kill_all(stack: list[Token]) -> None:
         ch = x.children
         if ch is not None:
             x.children = None
-            extend(ch)
+            if isinstance(ch, dict):
+                extend(ch)
+            else:
+                push(ch)
         w = x.wme
         if w is not None:
             del w.tokens[x]
         x.node.drop_token(x)
 
 
+def _unchild(t: Token) -> None:
+    """Take ``t`` out of its parent's children."""
+    p = t.parent
+    if p is not None:
+        ch = p.children
+        if ch is t:
+            p.children = None
+        elif isinstance(ch, dict):
+            ch.pop(t, None)
+
+
 def kill(t: Token) -> None:
     """Delete a token and all its descendants."""
-    p = t.parent
-    if p is not None and p.children:
-        p.children.pop(t, None)
+    _unchild(t)
     _kill_all([t])
 
 
 def kill_many(ts: list[Token]) -> None:
     """Delete these tokens (alive or not) and all their descendants, in one pass."""
     for t in ts:
-        p = t.parent
-        if p is not None:
-            ch = p.children
-            if ch:
-                ch.pop(t, None)
+        _unchild(t)
     _kill_all(ts)
 
 
 def kill_children(t: Token) -> None:
     ch = t.children
-    if ch:
+    if ch is not None:
         t.children = None
-        _kill_all(list(ch))
+        _kill_all(list(ch) if isinstance(ch, dict) else [ch])
