@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import io
 import pstats
 import sys
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 
 from streamrules.commands.replay import _Replay
-from streamrules.pipeline import Pipeline, freeze_startup_objects
+from streamrules.pipeline import Pipeline, freeze_startup_objects, thaw_startup_objects
 from streamrules.rules import DEFAULT_RULES
 
 
@@ -35,7 +34,7 @@ def replay_once(path: Path) -> tuple[float, int]:
         start = time.process_time()
         replay.feed(source)
         elapsed = time.process_time() - start
-    gc.unfreeze()  # the next run's pipeline must not find this one frozen
+    thaw_startup_objects()  # the next run's pipeline must not find this one frozen
     return elapsed, int(pipeline.stats()["records"])
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "Pipeline",
     "StepResult",
     "freeze_startup_objects",
+    "thaw_startup_objects",
 ]
 
 log = logging.getLogger(__name__)
@@ -275,7 +276,9 @@ class Pipeline:
     def _process_into(self, item: Record | Event, out: StepResult) -> None:
         self._records += 1
         self._steps += 1
-        if type(item) is Record:
+        if type(item) is Event:  # replay and the service decode first: the common case
+            event = item
+        elif type(item) is Record:
             try:
                 event = self._decoder.decode(item)
             except DecodeError as exc:
@@ -377,17 +380,35 @@ class Pipeline:
         out.dead_letters.append(dead)
 
 
+# The cyclic collector's thresholds while a long-running command runs (set by
+# freeze_startup_objects, given back by thaw_startup_objects). Retracted facts are freed
+# by reference counting, so a larger young generation piles up no garbage; it means fewer
+# collections, and fewer short-lived objects (tokens, events, decisions) promoted to the
+# old generation, whose growth is what triggers the expensive full collections.
+RUN_GC_THRESHOLDS = (10_000, 20, 10)
+_saved_gc_thresholds: list[tuple[int, int, int]] = []
+
+
 def freeze_startup_objects() -> None:
-    """For a long-running command, once its pipeline is built: move everything alive now
-    (modules, rules, the network) out of the cyclic collector's reach.
+    """For a long-running command, once its pipeline is built (and again after each
+    rebuild): move everything alive now (modules, rules, the network) out of the cyclic
+    collector's reach, and set the collector's thresholds to ``RUN_GC_THRESHOLDS``.
 
     Those objects live as long as the process, yet every full collection would walk them
-    again; measured on the replay soak, freezing them makes full collections cheaper.
-    The collector's thresholds stay as they are: retracted facts are still freed only by
-    full collections, and collecting less often lets that garbage pile up (RSS grows).
+    again. ``thaw_startup_objects`` undoes both (for in-process callers and on exit).
     """
     gc.collect()
     gc.freeze()
+    if not _saved_gc_thresholds:
+        _saved_gc_thresholds.append(gc.get_threshold())
+    gc.set_threshold(*RUN_GC_THRESHOLDS)
+
+
+def thaw_startup_objects() -> None:
+    """Undo ``freeze_startup_objects``: unfreeze, and restore the thresholds it found."""
+    gc.unfreeze()
+    if _saved_gc_thresholds:
+        gc.set_threshold(*_saved_gc_thresholds.pop())
 
 
 def _record_of(event: Event) -> Record:

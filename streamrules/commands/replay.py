@@ -12,11 +12,10 @@ at the start with exit status 2.
 from __future__ import annotations
 
 import argparse
-import gc
 import math
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import IO, Any
 
@@ -24,7 +23,12 @@ import orjson
 
 from streamrules.codec import DecodeError, Decoder, Event, Record
 from streamrules.errors import ConfigError
-from streamrules.pipeline import DeadLetter, Pipeline, freeze_startup_objects
+from streamrules.pipeline import (
+    DeadLetter,
+    Pipeline,
+    freeze_startup_objects,
+    thaw_startup_objects,
+)
 from streamrules.rules import DEFAULT_RULES
 
 
@@ -74,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
     pipeline = Pipeline(args.rules or DEFAULT_RULES, allowed_lateness_ms=round(lateness * 1000))
     freeze_startup_objects()
     with ExitStack() as stack:
-        # Called in-process (tests, embedding): give the frozen objects back on the way out.
-        stack.callback(gc.unfreeze)
+        # Called in-process (tests, embedding): leave the collector as it was on the way out.
+        stack.callback(thaw_startup_objects)
         source = _open_input(args.file, stack)
         dead_out = None
         if args.dead_letters:
@@ -117,32 +121,35 @@ class _Replay:
         self._decoder = Decoder()
 
     def feed(self, source: IO[bytes]) -> None:
+        # One loop, no generator in between: this is the replay's per-line path. Each
+        # line is decoded once, here; the pipeline takes the event as it is. Its record
+        # keeps topic "" and no key: replay reports a dead letter by line number (the
+        # offset) and value only, and the topic is only checked on input topics.
         process = self.pipeline.process
-        write = self.out.write
-        for item in self._items(source):
-            step = process(item)
-            if step.decisions:
-                write(b"".join([d.to_json() + b"\n" for d in step.decisions]))
-            if step.dead_letters:
-                for dead in step.dead_letters:
-                    self._dead_letter(dead)
-
-    def _items(self, source: IO[bytes]) -> Iterator[Record | Event]:
-        # Each line is decoded once, here; the pipeline takes the event as it is. Its
-        # record keeps topic "" and no key: replay reports a dead letter by line number
-        # (the offset) and value only, and the topic is only checked on input topics.
         decode = self._decoder.decode
-        for lineno, raw in enumerate(source, 1):
+        write = self.out.write
+        lineno = 0
+        for raw in source:
+            lineno += 1
             self.lines = lineno
             line = raw.rstrip(b"\r\n")
-            if not line.strip():
+            if not line or line.isspace():
                 continue  # blank lines separate nothing and carry nothing
             record = Record("", 0, lineno - 1, None, line)  # line numbers are offset + 1
             try:
                 item: Record | Event = decode(record)
             except DecodeError:
                 item = record  # the pipeline decodes it again, dead-letters and counts it
-            yield item
+            step = process(item)
+            decisions = step.decisions
+            if decisions:
+                if len(decisions) == 1:
+                    write(decisions[0].to_json() + b"\n")
+                else:
+                    write(b"".join([d.to_json() + b"\n" for d in decisions]))
+            if step.dead_letters:
+                for dead in step.dead_letters:
+                    self._dead_letter(dead)
 
     def _dead_letter(self, dead: DeadLetter) -> None:
         line = dead.record.offset + 1

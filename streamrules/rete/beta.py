@@ -575,28 +575,32 @@ class PNode(Node):
             self.net._announce(t)
 
     def withdraw(self, t: Token) -> None:
-        """A modify changed what this match binds: out of the agenda until ``renew``."""
+        """A modify changed what this match binds: out of the agenda until ``renew``
+        (only called when listeners watch activations; ``renew`` alone does the rest)."""
         if not t.fired:
             t.fired = True  # not pending; drop_token then leaves the agenda's count alone
             self.agenda.live -= 1
-            if self.net._watch_activations:
-                self.net._withdrawn(t)
-        if t.aux:
-            self.net._unsupport(t)
-            t.aux = None
+            self.net._withdrawn(t)
 
     def renew(self, t: Token, parent: Token, binds: tuple[Any, ...]) -> None:
-        """The match ``t`` again, with new values: a new activation, as ``left`` makes."""
+        """The match ``t`` again, with new values: a new activation, as ``left`` makes.
+
+        Its old activation ends here if ``withdraw`` did not end it: a pending one keeps
+        its place in the agenda's count (its old entry is stale: the count changes)."""
         t.binds = binds
         r = parent.recency
         tag = t.wme.tag  # type: ignore[union-attr]
         t.recency = tag if tag > r else r
-        t.fired = False
         agenda = self.agenda
+        if t.fired:
+            t.fired = False
+            agenda.live += 1
+        if t.aux:  # the logical facts of the old match lose its support
+            self.net._unsupport(t)
+            t.aux = None
         t.count = agenda.seq = agenda.seq + 1
         fresh = agenda.fresh
         fresh.append(t)
-        agenda.live += 1
         agenda.renewed = True
         if len(fresh) > 256 + 2 * agenda.live:
             agenda.compact()

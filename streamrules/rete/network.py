@@ -403,9 +403,10 @@ class ReteNetwork:
                         doomed.append(t)
             if doomed:
                 kill_many(doomed)
-            for t in kept.values():
-                if not t.dead:
-                    t.node.withdraw(t)  # type: ignore[attr-defined]
+            if self._watch_activations:  # listeners hear of the withdrawal now, in order
+                for t in kept.values():
+                    if not t.dead:
+                        t.node.withdraw(t)  # type: ignore[attr-defined]
         for a in leave:
             for node in a.snapshot():
                 node.right_remove(w)

@@ -114,8 +114,14 @@ def kill(t: Token) -> None:
 
 def kill_many(ts: list[Token]) -> None:
     """Delete these tokens (alive or not) and all their descendants, in one pass."""
-    for t in ts:
-        _unchild(t)
+    for t in ts:  # _unchild(t), written out
+        p = t.parent
+        if p is not None:
+            ch = p.children
+            if ch is t:
+                p.children = None
+            elif isinstance(ch, dict):
+                ch.pop(t, None)
     _kill_all(ts)
 
 
