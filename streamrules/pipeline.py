@@ -24,6 +24,7 @@ import orjson
 from streamrules.codec import Decision, Event, Record, topic_for_type
 from streamrules.codec.decode import Decoder
 from streamrules.codec.encode import decision_id_of
+from streamrules.codec.events import positional_maker
 from streamrules.codec.timefmt import format_ms
 from streamrules.errors import DecodeError, RuleError
 from streamrules.facts import (
@@ -49,6 +50,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_make_decision = positional_maker(Decision)  # one per decision: the hot path
 
 # A rule that raises on every firing it causes must not keep one step busy forever.
 _MAX_RULE_ERRORS_PER_RUN = 10_000
@@ -118,7 +121,7 @@ class _Decisions(Listener):
             except RuleError as exc:  # a payload that is not JSON
                 self._pipeline._rule_error(exc, self._pipeline._event)
                 continue
-            decision = Decision(
+            decision = _make_decision(
                 did,
                 rule,
                 key,
@@ -304,7 +307,13 @@ class Pipeline:
             self._dead(out, DeadLetter(event.record or _record_of(event), "late_event", message))
             return
         self._events += 1
-        self._begin_step(out, event)
+        # _begin_step, inline (once per event).
+        self._out = out
+        self._event = event
+        self._failed = False
+        decisions = self._decisions
+        decisions.out = out.decisions
+        decisions.step = self._steps
         try:
             if watermark is None or ts_ms > watermark:
                 clock.watermark_ms = watermark = ts_ms
@@ -323,7 +332,8 @@ class Pipeline:
             if due(watermark):
                 self._drain_due(watermark, event)
         finally:
-            self._end_step()
+            self._out = None  # _end_step, inline
+            decisions.out = None
 
     def _drain_due(self, watermark: int, event: Event | None) -> None:
         memory, ctx = self.memory, self.ctx

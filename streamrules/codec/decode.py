@@ -15,13 +15,14 @@ from typing import Any
 import fastjsonschema
 import orjson
 
-from streamrules.codec.events import Event, Record
+from streamrules.codec.events import Event, Record, positional_maker
 from streamrules.codec.schemas import event_schemas
 from streamrules.codec.timefmt import parse_checked
 from streamrules.errors import DecodeError
 
 __all__ = ["Decoder", "decode", "event_types", "topic_for_type"]
 
+_make_event = positional_maker(Event)  # one per record: the hot path
 _TYPE_NAMES = {
     "integer": "an integer",
     "number": "a number",
@@ -88,7 +89,7 @@ class Decoder:
             ts, ts_ms = parse_checked(obj["ts"])
         except ValueError as exc:
             raise _error(record, "schema", f"ts: {exc} (got {_show(obj['ts'])})") from None
-        return Event(event_type, ts, ts_ms, obj, record)
+        return _make_event(event_type, ts, ts_ms, obj, record)
 
 
 @cache

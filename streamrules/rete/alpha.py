@@ -74,6 +74,7 @@ class AlphaMemory:
 
     __slots__ = (
         "_intra",
+        "_rsnap",
         "_snap",
         "cls",
         "consts",
@@ -110,6 +111,7 @@ class AlphaMemory:
         self.nodes: dict[Node, None] = {}
         self.joins: dict[JoinNode, None] = {}
         self._snap: tuple[Node, ...] | None = None
+        self._rsnap: tuple[Node, ...] | None = None
         self.reads = frozenset(k for k, _ in consts) | required
         self.disc: tuple[Any, Any] | None = None
         self.test: Test | None = None
@@ -164,14 +166,27 @@ class AlphaMemory:
             snap = self._snap = tuple(sorted(self.successors, key=_depth_key))
         return snap
 
+    def remove_snapshot(self) -> tuple[Node, ...]:
+        """The linked successors that act when a fact leaves (negative and accumulate
+        nodes; a join has nothing to do: the fact's tokens are already deleted)."""
+        snap = self._rsnap
+        if snap is None:
+            from streamrules.rete.beta import Node  # (beta imports this module)
+
+            base = Node.right_remove
+            snap = self._rsnap = tuple(
+                n for n in self.snapshot() if type(n).right_remove is not base
+            )
+        return snap
+
     def link(self, node: Node) -> None:
         if node not in self.successors:
             self.successors[node] = None
-            self._snap = None
+            self._snap = self._rsnap = None
 
     def unlink(self, node: Node) -> None:
         if self.successors.pop(node, MISSING) is not MISSING:
-            self._snap = None
+            self._snap = self._rsnap = None
 
     def insert(self, w: WME) -> None:
         was_empty = not self.items

@@ -82,11 +82,11 @@ class WME:
 
     __slots__ = ("alive", "amems", "cls", "data", "fact", "support", "tag", "tokens")
 
-    def __init__(self, fact: Fact, tag: int) -> None:
+    def __init__(self, fact: Fact, tag: int, data: dict[Any, Any]) -> None:
         self.fact = fact
         self.cls: type = type(fact)
         self.tag = tag
-        self.data: dict[Any, Any] = {}
+        self.data = data
         self.amems: dict[AlphaMemory, None] = {}
         self.tokens: dict[Token, None] = {}
         # None: asserted unconditionally; else the matches (tokens) supporting a logical fact.

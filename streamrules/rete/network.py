@@ -250,9 +250,8 @@ class ReteNetwork:
     def _assert(self, f: Fact, seen: set[int] | None = None) -> WME:
         d = self._snapshot(f, seen)
         self._tag += 1
-        w = WME(f, self._tag)
+        w = WME(f, self._tag, d)
         d[SELF] = w
-        w.data = d
         self._wmes[id(f)] = w
         by = self._by_cls.get(w.cls)
         if by is None:
@@ -276,7 +275,7 @@ class ReteNetwork:
         if w.tokens:
             kill_many(list(w.tokens))
         for a in amems:
-            for node in a.snapshot():
+            for node in a.remove_snapshot():
                 node.right_remove(w)
         w.alive = False
         del self._wmes[id(w.fact)]
@@ -408,7 +407,7 @@ class ReteNetwork:
                     if not t.dead:
                         t.node.withdraw(t)  # type: ignore[attr-defined]
         for a in leave:
-            for node in a.snapshot():
+            for node in a.remove_snapshot():
                 node.right_remove(w)
         for node in affected:
             if node.kind != "join":
