@@ -109,9 +109,13 @@ class ExpiryIndex:
         if not heap or heap[0][0] > watermark_ms:
             return None
         if self._stale:
-            self._drop_stale_head()
-            if not heap or heap[0][0] > watermark_ms:
-                return None
+            # Stale entries (of facts retracted early, e.g. resolved incidents) may sit
+            # deep in the heap for days: test the head here, call out only when it is one.
+            head = heap[0]
+            if head[2] != TIMER and self._live.get(id(head[3])) != head[1]:
+                self._drop_stale_head()
+                if not heap or heap[0][0] > watermark_ms:
+                    return None
         at_ms, _seq, kind, fact = heappop(heap)
         if kind == EXPIRE:
             del self._live[id(fact)]

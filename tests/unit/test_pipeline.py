@@ -308,3 +308,24 @@ def test_nothing_reads_the_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     out = p.process_many(records)
     p.advance_to(p.watermark_ms + 86_400_000)  # type: ignore[operator]
     assert out.decisions
+
+
+def test_freeze_and_thaw_give_the_collector_back_as_it_was() -> None:
+    import gc
+
+    from streamrules.pipeline import (
+        RUN_GC_THRESHOLDS,
+        freeze_startup_objects,
+        thaw_startup_objects,
+    )
+
+    before = gc.get_threshold()
+    freeze_startup_objects()
+    try:
+        assert gc.get_threshold() == RUN_GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+        freeze_startup_objects()  # again after a rebuild: still one saved setting
+    finally:
+        thaw_startup_objects()
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
