@@ -18,6 +18,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 _DATES: dict[int, str] = {}  # epoch day -> YYYY-MM-DD
 _MINUTES: dict[int, str] = {}  # epoch minute -> YYYY-MM-DDTHH:MM:
+_SECS_Z = [f"{s:02d}Z" for s in range(60)]
+_SECS_DOT = [f"{s:02d}." for s in range(60)]
+_MILLIS_Z = [f"{ms:03d}Z" for ms in range(1000)]
 
 
 def parse_rfc3339(text: str) -> tuple[datetime, int]:
@@ -64,9 +67,9 @@ def format_ms(ts_ms: int) -> str:
             _MINUTES.clear()
         prefix = _MINUTES[minute] = _minute_prefix(minute)
     secs, ms = divmod(ms, 1000)
-    if ms:
-        return f"{prefix}{secs:02d}.{ms:03d}Z"
-    return f"{prefix}{secs:02d}Z"
+    if ms:  # string pieces from tables: half the cost of formatting the numbers
+        return prefix + _SECS_DOT[secs] + _MILLIS_Z[ms]
+    return prefix + _SECS_Z[secs]
 
 
 def _minute_prefix(minute: int) -> str:
