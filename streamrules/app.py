@@ -35,7 +35,13 @@ from streamrules.config import Settings
 from streamrules.errors import DecodeError
 from streamrules.merge import Buffered, EventTimeMerger
 from streamrules.metrics import Metrics
-from streamrules.pipeline import DeadLetter, Pipeline, StepResult, freeze_startup_objects
+from streamrules.pipeline import (
+    DeadLetter,
+    Pipeline,
+    StepResult,
+    freeze_startup_objects,
+    thaw_startup_objects,
+)
 from streamrules.transport.base import OutRecord, TopicPartition, Transport
 
 __all__ = ["REBUILD_HORIZON_MS", "App", "AppStats", "describe"]
@@ -115,7 +121,7 @@ class App:
             while not self._stopping:
                 await self._iteration()
         finally:
-            gc.unfreeze()  # for in-process callers (tests): leave the collector as it was
+            thaw_startup_objects()  # for in-process callers (tests): the collector as it was
             await self.transport.stop()
         log.info(
             "stopped",
