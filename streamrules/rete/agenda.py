@@ -149,7 +149,7 @@ class Match:
     def facts(self) -> tuple[Fact, ...]:
         """The facts matched by the positive patterns, in condition order."""
         b = self._binds
-        return tuple(b[i].fact for i in self._token.node.info.fact_slots)  # type: ignore[attr-defined]
+        return tuple([b[i].fact for i in self._token.node.info.fact_slots])  # type: ignore[attr-defined]
 
     @property
     def bindings(self) -> dict[str, Any]:

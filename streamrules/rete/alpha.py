@@ -10,7 +10,7 @@ joins test for equality.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -219,11 +219,21 @@ def _depth_key(node: Node) -> tuple[int, int]:
 
 
 class _TypeIndex:
-    __slots__ = ("by_attr", "plain")
+    __slots__ = ("by_attr", "fixed", "plain")
 
     def __init__(self) -> None:
         self.plain: dict[AlphaMemory, None] = {}
         self.by_attr: dict[Any, dict[Any, dict[AlphaMemory, None]]] = {}
+        # When no memory of the type tests anything (every fact of the type is in all of
+        # them), dispatch is this tuple: no per-fact work at all.
+        self.fixed: tuple[AlphaMemory, ...] | None = None
+
+    def refresh(self) -> None:
+        plain = self.plain
+        if not self.by_attr and all(a.test is None for a in plain):
+            self.fixed = tuple(plain)
+        else:
+            self.fixed = None
 
 
 class AlphaNetwork:
@@ -235,11 +245,13 @@ class AlphaNetwork:
         self.types: dict[type, _TypeIndex] = {}
         self.memories: dict[Any, AlphaMemory] = {}
 
-    def dispatch(self, cls: type, d: dict[Any, Any]) -> list[AlphaMemory]:
+    def dispatch(self, cls: type, d: dict[Any, Any]) -> Sequence[AlphaMemory]:
         """The memories a fact of type ``cls`` with values ``d`` belongs to."""
         ti = self.types.get(cls)
         if ti is None:
-            return []
+            return ()
+        if ti.fixed is not None:
+            return ti.fixed
         out = [a for a in ti.plain if a.test is None or a.test(d)]
         for attr, vmap in ti.by_attr.items():
             v = d.get(attr, MISSING)
@@ -295,6 +307,7 @@ class AlphaNetwork:
             ti.plain[amem] = None
         else:
             ti.by_attr.setdefault(best[0], {}).setdefault(best[1], {})[amem] = None
+        ti.refresh()
         self.memories[key] = amem
         for w in existing:
             if amem.full_test(w.data):
@@ -318,6 +331,8 @@ class AlphaNetwork:
                     del ti.by_attr[k]
         if not ti.plain and not ti.by_attr:
             del self.types[amem.cls]
+        else:
+            ti.refresh()
         for w in list(amem.items):
             del w.amems[amem]
         amem.items.clear()

@@ -257,11 +257,13 @@ class ReteNetwork:
         if by is None:
             by = self._by_cls[w.cls] = {}
         by[w] = None
-        for lst in self._hooks["on_assert"]:
-            try:
-                lst.on_assert(f)
-            except Exception as exc:  # a listener must not break a change half-way
-                self._listener_error(lst, exc)
+        hooks = self._hooks["on_assert"]
+        if hooks:
+            for lst in hooks:
+                try:
+                    lst.on_assert(f)
+                except Exception as exc:  # a listener must not break a change half-way
+                    self._listener_error(lst, exc)
         for amem in self.alpha.dispatch(w.cls, d):
             amem.insert(w)
             for node in amem.snapshot():
@@ -280,11 +282,13 @@ class ReteNetwork:
         w.alive = False
         del self._wmes[id(w.fact)]
         del self._by_cls[w.cls][w]
-        for lst in self._hooks["on_retract"]:
-            try:
-                lst.on_retract(w.fact)
-            except Exception as exc:  # a listener must not break a change half-way
-                self._listener_error(lst, exc)
+        hooks = self._hooks["on_retract"]
+        if hooks:
+            for lst in hooks:
+                try:
+                    lst.on_retract(w.fact)
+                except Exception as exc:  # a listener must not break a change half-way
+                    self._listener_error(lst, exc)
         # The snapshot points back at its WME; break that cycle so that a retracted fact
         # is freed by reference counting, not left for a full collection of the cyclic GC.
         w.data.pop(SELF, None)
