@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=35)
     args = parser.parse_args(argv)
     seconds, events = min(replay_once(args.file) for _ in range(args.runs))
+    if not events or seconds <= 0:  # e.g. an empty file: the start-up baseline
+        print(f"best of {args.runs}: {seconds:.2f} s CPU, {events} records")
+        return 0
     print(
         f"best of {args.runs}: {seconds:.2f} s CPU, {events} records, "
         f"{events / seconds:,.0f} events/s, {seconds / events * 1e6:.1f} us/event"
