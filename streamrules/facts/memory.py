@@ -25,6 +25,9 @@ class _Tracker(Listener):
 
     def __init__(self, memory: WorkingMemory) -> None:
         self._memory = memory
+        # Called for every retraction (one an event, on the replay soak): the memory's
+        # method itself, not a method that calls it.
+        self.on_retract = memory._forget  # type: ignore[method-assign]
 
     def on_retract(self, fact: Fact) -> None:
         self._memory._forget(fact)
@@ -48,7 +51,8 @@ class WorkingMemory:
         self, fact: Fact, *, expires_at_ms: int | None = None, logical: bool = False
     ) -> Fact:
         """Assert ``fact``; retract it when the watermark reaches ``expires_at_ms``."""
-        stored: Fact = self.net.add_fact(fact, logical=logical)
+        net = self.net
+        stored: Fact = net.add_fact(fact, logical=True) if logical else net.add_fact(fact)
         if expires_at_ms is not None:
             self.index.expire_at(stored, expires_at_ms)
         return stored
