@@ -396,14 +396,19 @@ class ReteNetwork:
         leave_set = set(leave)
         kept: dict[tuple[Token, Node], Token] = {}
         if w.tokens:
-            doomed = []
-            for t in w.tokens:
-                src = t.node.src
-                if src is not None:
-                    if src in rebind:
-                        kept[(t.parent, t.node)] = t  # type: ignore[index]
-                    elif src in gone_joins or src.amem in leave_set:
-                        doomed.append(t)
+            if rebind or gone_joins:
+                doomed = []
+                for t in w.tokens:
+                    src = t.node.src
+                    if src is not None:
+                        if src in rebind:
+                            kept[(t.parent, t.node)] = t  # type: ignore[index]
+                        elif src in gone_joins or src.amem in leave_set:
+                            doomed.append(t)
+            else:  # the fact only left or entered memories (a control fact, say)
+                doomed = [
+                    t for t in w.tokens if (src := t.node.src) is not None and src.amem in leave_set
+                ]
             if doomed:
                 kill_many(doomed)
             if self._watch_activations:  # listeners hear of the withdrawal now, in order
