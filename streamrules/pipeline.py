@@ -79,6 +79,9 @@ class StepResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
+_make_step = positional_maker(StepResult)  # one per process() call
+
+
 class _Decisions(Listener):
     """The network's ``on_fire`` listener: each firing that emitted becomes decisions.
 
@@ -213,7 +216,7 @@ class Pipeline:
 
     def process(self, item: Record | Event) -> StepResult:
         """Process one record or event: the decisions and dead letters it causes."""
-        out = StepResult()
+        out = _make_step([], [])
         self._process_into(item, out)
         return out
 
@@ -336,16 +339,22 @@ class Pipeline:
             decisions.out = None
 
     def _drain_due(self, watermark: int, event: Event | None) -> None:
-        memory, ctx = self.memory, self.ctx
+        # Once per expired order on a steady stream: the network is called directly (the
+        # memory's retract is that call, its tracker hears the retraction either way).
+        memory, ctx, net = self.memory, self.ctx, self.net
         pop = memory.index.pop_entry
+        remove_fact, run = net.remove_fact, net.run
         while (due := pop(watermark)) is not None:
             at_ms, kind, fact = due
             ctx.now_ms = at_ms
             if kind == EXPIRE:
-                memory.retract(fact)
+                remove_fact(fact)
             else:
                 memory.insert_ephemeral(fact)
-            self._run(event)
+            try:
+                run()
+            except RuleError as exc:
+                self._run_after_error(exc, event)
             if memory.has_ephemeral():
                 memory.end_ephemeral()
                 self._run(event)

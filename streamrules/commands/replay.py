@@ -27,6 +27,7 @@ from streamrules.errors import ConfigError
 from streamrules.pipeline import (
     DeadLetter,
     Pipeline,
+    StepResult,
     freeze_startup_objects,
     thaw_startup_objects,
 )
@@ -128,7 +129,12 @@ class _Replay:
         # line is decoded once, here; the pipeline takes the event as it is. Its record
         # keeps topic "" and no key: replay reports a dead letter by line number (the
         # offset) and value only, and the topic is only checked on input topics.
-        process = self.pipeline.process
+        # One StepResult for the whole file, emptied after each line: the pipeline appends
+        # a line's decisions and dead letters to it (no result object per line).
+        step = StepResult()
+        decisions = step.decisions
+        dead_letters = step.dead_letters
+        process_into = self.pipeline._process_into
         decode = self._decoder.decode
         write = self.out.write
         lineno = 0
@@ -144,16 +150,17 @@ class _Replay:
                 item: Record | Event = decode(record)
             except DecodeError:
                 item = record  # the pipeline decodes it again, dead-letters and counts it
-            step = process(item)
-            decisions = step.decisions
+            process_into(item, step)
             if decisions:
                 if len(decisions) == 1:
                     write(decisions[0].to_json() + b"\n")
                 else:
                     write(b"".join([d.to_json() + b"\n" for d in decisions]))
-            if step.dead_letters:
-                for dead in step.dead_letters:
+                decisions.clear()
+            if dead_letters:
+                for dead in dead_letters:
                     self._dead_letter(dead)
+                dead_letters.clear()
 
     def _dead_letter(self, dead: DeadLetter) -> None:
         line = dead.record.offset + 1
