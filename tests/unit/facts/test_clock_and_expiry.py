@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -109,3 +111,33 @@ def test_index_agrees_with_a_sorted_list(ops: list[tuple[str, int, int]]) -> Non
             expiries = {ff: v for ff, v in expiries.items() if v[0] > t}
             timers = [e for e in timers if e[0] > t]
         assert len(index) == len(expiries) + len(timers)
+
+
+def test_many_out_of_order_items_and_a_compaction_agree_with_sorting() -> None:
+    # Enough items out of order to fill every lane and the heap, and enough early
+    # cancellations (> 1024, more than half) to compact them.
+    rng = random.Random(3)
+    index = ExpiryIndex()
+    facts = [object() for _ in range(3000)]
+    expected: dict[int, tuple[int, int]] = {}
+    seq = 0
+    for i, fact in enumerate(facts):
+        at = i * 10 + rng.choice([0, 0, 0, -25, -700, 50_000])
+        index.expire_at(fact, at)
+        seq += 1
+        expected[id(fact)] = (at, seq)
+        if i % 7 == 0:
+            index.schedule(at + 3, f"t{i}")
+            seq += 1
+            expected[-seq] = (at + 3, seq)
+    for fact in facts[::3] + facts[1::3]:
+        index.cancel(fact)
+        del expected[id(fact)]
+    assert index._stale < 1024  # 2,000 cancelled: compacted on the way
+    assert len(index) == len(expected)
+    want = [at for at, _seq in sorted(expected.values())]
+    got = []
+    while (entry := index.pop_entry(10**9)) is not None:
+        got.append(entry[0])
+    assert got == want
+    assert index.next_due_ms() is None and not index.due(10**9)
