@@ -317,6 +317,12 @@ class Pipeline:
         decisions = self._decisions
         decisions.out = out.decisions
         decisions.step = self._steps
+        # The network pauses the cyclic collector for each change and each agenda run (its
+        # tokens are freed by reference counting); paused here once for the whole step,
+        # those pauses cost nothing, and the collector runs between events instead.
+        collecting = gc.isenabled()
+        if collecting:
+            gc.disable()
         try:
             if watermark is None or ts_ms > watermark:
                 clock.watermark_ms = watermark = ts_ms
@@ -326,7 +332,10 @@ class Pipeline:
                 self._drain_due(watermark, event)
             self.ctx.now_ms = ts_ms
             self.mapper.apply(event.type, event.data, event.ts, ts_ms)
-            self._run(event)
+            try:
+                self.net.run()
+            except RuleError as exc:
+                self._run_after_error(exc, event)
             if memory.has_ephemeral():
                 memory.end_ephemeral()
                 self._run(event)
@@ -337,6 +346,8 @@ class Pipeline:
         finally:
             self._out = None  # _end_step, inline
             decisions.out = None
+            if collecting:
+                gc.enable()
 
     def _drain_due(self, watermark: int, event: Event | None) -> None:
         # Once per expired order on a steady stream: the network is called directly (the
