@@ -96,9 +96,14 @@ class Node:
     def memory_size(self) -> int:
         return 0
 
-    def reads_changed(self, changed: set[Any]) -> bool:
-        """Whether a change of these attributes of a fact can change this node's output."""
+    def reads_changed(self, changed: set[Any], amem: AlphaMemory) -> bool:
+        """Whether a change of these attributes of a fact in ``amem`` (one of this node's
+        inputs) can change this node's output."""
         return False
+
+    def inputs(self) -> tuple[AlphaMemory, ...]:
+        """The alpha memories this node reads."""
+        return () if self.amem is None else (self.amem,)
 
     def destroy(self) -> None:
         """Detach this node (which has no children left) and delete its tokens."""
@@ -353,7 +358,7 @@ class JoinNode(Node):
     def left_relink(self) -> None:
         self.parent.relink(self)  # type: ignore[union-attr]
 
-    def reads_changed(self, changed: set[Any]) -> bool:
+    def reads_changed(self, changed: set[Any], amem: AlphaMemory) -> bool:
         return self.reads_all or not self.reads.isdisjoint(changed)
 
     def rebinds(self, changed: set[Any]) -> bool:
@@ -526,7 +531,7 @@ def make_call(fn: Callable[..., Any], slots: tuple[int, ...]) -> Callable[[tuple
 class PNode(Node):
     """A production's terminal node: each token is a match (an activation)."""
 
-    __slots__ = ("agenda", "branch", "info", "items", "order", "prod")
+    __slots__ = ("agenda", "branch", "info", "items", "order", "prod", "xslots")
     kind = "production"
     stores = True
 
@@ -537,6 +542,8 @@ class PNode(Node):
         self.items: dict[Token, None] = {}
         self.order = 0
         self.agenda: Agenda = net.agenda
+        # Below a cross join: where the facts of each match sit in its bindings.
+        self.xslots: tuple[int, ...] = getattr(parent, "wslots", ())
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
         # Token(parent, wme, self, binds) written out: the hottest allocation of a busy
@@ -563,6 +570,35 @@ class PNode(Node):
                 r = wme.tag
             wme.tokens[t] = None
         t.recency = r
+        self._enter(t)
+
+    def left_cross(
+        self, parent: Token, wmes: tuple[WME, ...], binds: tuple[Any, ...], recency: int
+    ) -> None:
+        """A match made by a cross join (``cross.py``): one token of several facts."""
+        t = _new(Token)
+        t.parent = parent
+        t.wme = None
+        t.node = self
+        t.binds = binds
+        t.children = None
+        t.dead = False
+        t.fired = False
+        t.aux = None
+        ch = parent.children
+        if ch is None:
+            parent.children = t
+        elif isinstance(ch, dict):
+            ch[t] = None
+        else:
+            parent.children = {ch: None, t: None}
+        for w in wmes:
+            w.tokens[t] = None
+        t.recency = recency
+        self._enter(t)
+
+    def _enter(self, t: Token) -> None:
+        """A new match: stored here and pending in the agenda."""
         self.items[t] = None
         agenda = self.agenda
         t.count = agenda.seq = agenda.seq + 1
@@ -591,6 +627,15 @@ class PNode(Node):
         r = parent.recency
         tag = t.wme.tag  # type: ignore[union-attr]
         t.recency = tag if tag > r else r
+        self._reactivate(t)
+
+    def renew_cross(self, t: Token, binds: tuple[Any, ...], recency: int) -> None:
+        """``renew`` for a match of a cross join (which gives its recency)."""
+        t.binds = binds
+        t.recency = recency
+        self._reactivate(t)
+
+    def _reactivate(self, t: Token) -> None:
         agenda = self.agenda
         if t.fired:
             t.fired = False
@@ -609,6 +654,10 @@ class PNode(Node):
 
     def drop_token(self, t: Token) -> None:
         del self.items[t]
+        if self.xslots and t.wme is None:  # a cross join's match: in each fact's tokens
+            b = t.binds
+            for i in self.xslots:
+                del b[i].tokens[t]
         if not t.fired:
             agenda = self.agenda
             agenda.live -= 1

@@ -19,6 +19,7 @@ from streamrules.rete.accumulate import AccumulateNode
 from streamrules.rete.alpha import AlphaMemory
 from streamrules.rete.beta import BetaMemory, BindNode, FilterNode, JoinNode, Node, PNode
 from streamrules.rete.conditions import AND, EXISTS, NOT, OR, Accumulate, Bind, Filter, V
+from streamrules.rete.cross import CrossJoinNode
 from streamrules.rete.fact import SELF, Fact, pattern_bind
 from streamrules.rete.negative import NccNode, NccPartner, NegativeNode
 
@@ -130,22 +131,28 @@ def join_order(elements: list[Any]) -> list[int]:
     the partial matches below it, placed last only the complete ones (the "volatile and
     unconnected patterns last" advice of OPS5 and CLIPS). The set of matches is the same.
     """
-    names = [_names(el) for el in elements]
-    if any(n is None for n in names):
-        return list(range(len(elements)))
-    used: dict[str, int] = {}
-    for n in names:
-        for name in n:  # type: ignore[union-attr]
-            used[name] = used.get(name, 0) + 1
-    lonely = [
-        i
-        for i, el in enumerate(elements)
-        if isinstance(el, Fact) and all(used[name] == 1 for name in names[i])  # type: ignore[union-attr]
-    ]
+    lonely = lonely_patterns(elements)
     if not lonely:
         return list(range(len(elements)))
     last = set(lonely)
     return [i for i in range(len(elements)) if i not in last] + lonely
+
+
+def lonely_patterns(elements: list[Any]) -> list[int]:
+    """The positions of the positive patterns that share no variable with any other
+    condition (``join_order`` builds them last)."""
+    names = [_names(el) for el in elements]
+    if any(n is None for n in names):
+        return []
+    used: dict[str, int] = {}
+    for n in names:
+        for name in n:  # type: ignore[union-attr]
+            used[name] = used.get(name, 0) + 1
+    return [
+        i
+        for i, el in enumerate(elements)
+        if isinstance(el, Fact) and all(used[name] == 1 for name in names[i])  # type: ignore[union-attr]
+    ]
 
 
 @dataclass
@@ -509,11 +516,16 @@ class Compiler:
     def production(self, elements: list[Any], order: int) -> PNode:
         s = _State(self.net.root)
         built = join_order(elements)
+        tail = self._cross_tail(elements)
         spans: list[tuple[int, list[int]]] = []
         for pos in built:
+            if pos in tail:
+                continue
             before = len(s.fact_slots)
             self.branch(s, [elements[pos]], top=True)
             spans.append((pos, s.fact_slots[before:]))
+        if tail:
+            spans.extend(self.cross(s, tail))
         # Match.facts keeps the order the conditions were written in.
         s.fact_slots = [slot for _, slots in sorted(spans) for slot in slots]
         plan: list[tuple[str, int, bool]] = []
@@ -532,5 +544,53 @@ class Compiler:
         pn = PNode(self.net, s.node, self.prod, info)
         pn.order = order
         self._attach(s.node, pn, ("pnode", pn.nid))
-        self._populate(s.node, pn)
+        if isinstance(s.node, CrossJoinNode):
+            s.node.fill(pn)
+        else:
+            self._populate(s.node, pn)
         return pn
+
+    def _cross_tail(self, elements: list[Any]) -> dict[int, _Pat]:
+        """The patterns a cross join takes (``cross.py``), by position: the lonely
+        patterns when there are two or more, each one plain pattern (no nested facts),
+        of distinct fact types. Empty when that does not hold."""
+        lonely = lonely_patterns(elements)
+        if len(lonely) < 2:
+            return {}
+        tail: dict[int, _Pat] = {}
+        for pos in lonely:
+            pats = parse_pattern(elements[pos], self._gen, self.name)
+            if len(pats) != 1:
+                return {}
+            tail[pos] = pats[0]
+        if len({p.cls for p in tail.values()}) != len(tail):
+            return {}
+        return tail
+
+    def cross(self, s: _State, tail: dict[int, _Pat]) -> list[tuple[int, list[int]]]:
+        """Join the lonely patterns in one cross join; their facts' slots by position."""
+        bm = self._ensure_bm(s)
+        amems: list[AlphaMemory] = []
+        exts: list[tuple[Any, ...]] = []
+        wslots: list[int] = []
+        spans: list[tuple[int, list[int]]] = []
+        for pos, pat in tail.items():
+            amems.append(self._amem(pat))
+            _, _, own = self._keys(s, pat)  # no join keys: the pattern shares nothing
+            ext: list[Any] = [SELF]
+            wslot = s.n
+            if pat.bind is not None:
+                s.slots[pat.bind] = wslot
+            for name, attr in own.items():
+                if attr is not SELF:
+                    s.slots[name] = wslot + len(ext)
+                    ext.append(attr)
+            s.n += len(ext)
+            exts.append(tuple(ext))
+            wslots.append(wslot)
+            s.fact_slots.append(wslot)
+            spans.append((pos, [wslot]))
+        node = CrossJoinNode(self.net, bm, tuple(amems), tuple(exts), tuple(wslots))
+        self._attach(bm, node, ("cross", node.nid))
+        s.node = node
+        return spans

@@ -31,8 +31,9 @@ def to_dot(net: ReteNetwork) -> str:
         lines.append(f"  {nid} [shape={shape}, label={_q(label)}];")
         if n.parent is not None:
             lines.append(f"  n{n.parent.nid} -> {nid};")
-        if n.amem is not None and id(n.amem) in amem_ids:
-            lines.append(f"  {amem_ids[id(n.amem)]} -> {nid} [style=dashed];")
+        for amem in n.inputs():
+            if id(amem) in amem_ids:
+                lines.append(f"  {amem_ids[id(amem)]} -> {nid} [style=dashed];")
         partner = getattr(n, "partner", None)
         if partner is not None:
             lines.append(f"  n{partner.nid} -> {nid} [style=dotted];")

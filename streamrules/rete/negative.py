@@ -125,7 +125,7 @@ class _CountingNode(_GateNode):
     def memory_size(self) -> int:
         return len(self.items)
 
-    def reads_changed(self, changed: set[Any]) -> bool:
+    def reads_changed(self, changed: set[Any], amem: AlphaMemory) -> bool:
         return not self.reads.isdisjoint(changed)
 
     def destroy(self) -> None:

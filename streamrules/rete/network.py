@@ -206,9 +206,9 @@ class ReteNetwork:
             n.destroy()
             if isinstance(n, NccNode):
                 work.append(n.partner)
-            amem = n.amem
-            if amem is not None and not amem.nodes and amem.key in self.alpha.memories:
-                self.alpha.drop(amem)
+            for amem in n.inputs():
+                if not amem.nodes and amem.key in self.alpha.memories:
+                    self.alpha.drop(amem)
             if parent is not None:
                 work.append(parent)
 
@@ -380,7 +380,7 @@ class ReteNetwork:
         affected: list[Node] = []
         for a in stay:
             if a.wild or not a.reads.isdisjoint(changed):
-                affected.extend(n for n in a.snapshot() if n.reads_changed(changed))
+                affected.extend(n for n in a.snapshot() if n.reads_changed(changed, a))
         # 1. withdraw what depended on the old values (propagation of unblocked
         #    negations and changed aggregates waits for step 3 to finish). A join that
         #    only binds changed attributes for production nodes keeps its matches' tokens:
@@ -393,8 +393,10 @@ class ReteNetwork:
         for n in affected:
             if n.kind == "join":
                 (rebind if n.rebinds(changed) else gone_joins).add(n)  # type: ignore[attr-defined]
-        leave_set = set(leave)
-        kept: dict[tuple[Token, Node], Token] = {}
+        # The joins that took the fact from a memory it leaves (a cross join is in the
+        # nodes of each of its memories; the fact is in one of them).
+        leaving = {n for a in leave for n in a.nodes if n.kind == "join"}
+        kept: dict[tuple[Any, ...], Token] = {}
         if w.tokens:
             if rebind or gone_joins:
                 doomed = []
@@ -402,13 +404,14 @@ class ReteNetwork:
                     src = t.node.src
                     if src is not None:
                         if src in rebind:
-                            kept[(t.parent, t.node)] = t  # type: ignore[index]
-                        elif src in gone_joins or src.amem in leave_set:
+                            if t.wme is None:  # a cross join's match (of several facts)
+                                kept[src.keep_key(t)] = t  # type: ignore[attr-defined]
+                            else:
+                                kept[(t.parent, t.node)] = t
+                        elif src in gone_joins or src in leaving:
                             doomed.append(t)
             else:  # the fact only left or entered memories (a control fact, say)
-                doomed = [
-                    t for t in w.tokens if (src := t.node.src) is not None and src.amem in leave_set
-                ]
+                doomed = [t for t in w.tokens if (src := t.node.src) is not None and src in leaving]
             if doomed:
                 kill_many(doomed)
             if self._watch_activations:  # listeners hear of the withdrawal now, in order

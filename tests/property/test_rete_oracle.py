@@ -42,7 +42,12 @@ class B(Fact):
     pass
 
 
+class C(Fact):
+    """Only in the cross-join test's tails (the other strategies draw from ``TYPES``)."""
+
+
 TYPES = {"A": A, "B": B}
+KNOWN = {**TYPES, "C": C}  # what specs and operations may name
 ATTRS = ("x", "y")
 VALUES = (0, 1, 2)
 VARS = ("p", "q", "r")
@@ -198,7 +203,7 @@ def build_cond(spec: tuple[Any, ...]) -> Any:
             a: (V(v) if k == "v" else build_cond(v) if k == "n" else v)
             for a, (k, v) in slots.items()
         }
-        f = TYPES[tname](**vals)
+        f = KNOWN[tname](**vals)
         return V(bind) << f if bind else f
     if kind in ("not", "exists"):
         inner = [build_cond(s) for s in spec[1]]
@@ -231,7 +236,7 @@ def build_production(name: str, alts: list[list[tuple[Any, ...]]]) -> Production
 
 def match_pat(spec: tuple[Any, ...], f: Fact, env: dict[str, Any]) -> dict[str, Any] | None:
     _, tname, slots, bind = spec
-    if type(f) is not TYPES[tname]:
+    if type(f) is not KNOWN[tname]:
         return None
     e = dict(env)
     if bind is not None:
@@ -385,7 +390,7 @@ def _live(net: ReteNetwork, facts: list[Fact], f: Fact) -> None:
 def apply_fact_op(net: ReteNetwork, facts: list[Fact], op: tuple[Any, ...]) -> None:
     kind = op[0]
     if kind in ("add", "add_nested"):
-        f = TYPES[op[1]](**op[2])
+        f = KNOWN[op[1]](**op[2])
         if kind == "add_nested" and facts:
             f["sub"] = facts[op[3] % len(facts)]
         facts.append(f)
@@ -563,3 +568,94 @@ def test_curated_productions_equal_brute_force(ops: list[tuple[Any, ...]]) -> No
         elif kind == "run":
             net.run(op[1])
         assert engine(net) == oracle(specs, facts), op
+
+
+# -- the cross join: productions ending in patterns that share no variable ---------------
+
+
+@st.composite
+def tail_production(draw: Any) -> list[list[tuple[Any, ...]]]:
+    """A connected start (a pattern, then up to two more conditions) and a tail of two or
+    three patterns of distinct types sharing no variable with anything: what a cross join
+    takes (``rete/cross.py``). Tail variables are fresh names, some patterns bound with
+    ``<<``; their constants make facts move in and out of the tail's memories."""
+    bound: set[str] = set()
+    first = draw(pattern(bound))
+    bound |= pat_vars(first)
+    rest = draw(conjunction(bound, 0, draw(st.integers(0, 2))))
+    kinds = draw(st.permutations(["A", "B", "C"]))[: draw(st.integers(2, 3))]
+    tail = []
+    for i, tname in enumerate(kinds):
+        slots: dict[str, tuple[str, Any]] = {}
+        for attr in ATTRS:
+            kind = draw(st.sampled_from(["absent", "const", "var"]))
+            if kind == "const":
+                slots[attr] = ("c", draw(st.sampled_from(VALUES)))
+            elif kind == "var":
+                slots[attr] = ("v", f"t{i}{attr}")
+        bind = f"g{i}" if draw(st.booleans()) else None
+        tail.append(("pat", tname, slots, bind))
+    return [[first, *rest, *tail]]
+
+
+TAIL_OPS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
+    **OPS,
+    "add": st.tuples(st.just("add"), st.sampled_from(sorted(KNOWN)), full_values),
+    "add_partial": st.tuples(st.just("add"), st.sampled_from(sorted(KNOWN)), some_values),
+}
+TAIL_KINDS = ["add"] * 6 + ["add_partial"] + ["remove"] * 4 + ["update"] * 6
+TAIL_KINDS += ["update_untested", "run", "run", "addprod", "removeprod"]
+tail_operation = st.sampled_from(TAIL_KINDS).flatmap(
+    lambda k: st.tuples(st.just("addprod"), tail_production()) if k == "addprod" else TAIL_OPS[k]
+)
+
+
+@given(st.lists(tail_production(), min_size=1, max_size=3), st.lists(tail_operation, max_size=40))
+def test_cross_join_tails_equal_brute_force(
+    initial: list[list[list[tuple[Any, ...]]]], ops: list[tuple[Any, ...]]
+) -> None:
+    from hypothesis import event
+
+    from streamrules.rete.cross import CrossJoinNode
+
+    net = ReteNetwork()
+    specs: dict[str, list[list[tuple[Any, ...]]]] = {}
+    prods: dict[str, Production] = {}
+
+    def add_prod(alts: list[list[tuple[Any, ...]]]) -> None:
+        name = f"t{len(specs) + len(removed)}"
+        prods[name] = build_production(name, alts)
+        specs[name] = alts
+        net.add_production(prods[name])
+
+    removed: list[str] = []
+    for alts in initial:
+        add_prod(alts)
+    event(f"cross joins: {sum(isinstance(n, CrossJoinNode) for n in net.nodes())}")
+    facts: list[Fact] = []
+    for op in ops:
+        kind = op[0]
+        before = net.matches
+        fired_before = {m for m in before if m.fired}
+        if kind in FACT_CHANGES:
+            n_facts = len(facts)
+            apply_fact_op(net, facts, op)
+            assert {m for m in net.matches if m.fired} <= fired_before
+            if kind == "update" and op[2] == "z" and len(facts) == n_facts:
+                assert net.matches == before
+                assert {m for m in net.matches if m.fired} == fired_before
+        elif kind == "run":
+            net.run(op[1])
+        elif kind == "addprod":
+            add_prod(op[1])
+        elif kind == "removeprod" and prods:
+            name = sorted(prods)[op[1] % len(prods)]
+            net.remove_production(prods.pop(name))
+            del specs[name]
+            removed.append(name)
+        assert engine(net) == oracle(specs, facts), op
+        assert len(net.agenda) == len(net.new_matches)
+    for p in list(prods.values()):
+        net.remove_production(p)
+    assert net.stats()["beta_nodes"] == 1
+    assert net.stats()["alpha_memories"] == 0

@@ -534,6 +534,81 @@ def test_join_order_moves_only_patterns_sharing_nothing() -> None:
     assert order(Ctl(s=1) & Order(c=V("c")) & Fact(a=2) & Customer(id=V("c"))) == [1, 3, 0, 2]
 
 
+class Counter(Fact):
+    pass
+
+
+def test_unconnected_tail_is_one_cross_join_with_one_token_per_match() -> None:
+    from streamrules.rete.cross import CrossJoinNode
+
+    net = ReteNetwork()
+    fired: list[tuple[int, int]] = []
+
+    @Production(
+        Order(c=V("c")) & V("k") << Ctl(state="go") & Customer(id=V("c")) & Counter(n=V("n"))
+    )
+    def r(c: int, n: int, k: Fact) -> None:
+        fired.append((c, n))
+
+    net.add_production(r)
+    crosses = [x for x in net.nodes() if isinstance(x, CrossJoinNode)]
+    assert len(crosses) == 1 and crosses[0].parent is not None
+    for i in range(3):
+        net.add_fact(Customer(id=i))
+        net.add_fact(Order(c=i))
+    k, cnt = Ctl(state="go"), Counter(n=1)
+    net.add_fact(k)
+    assert net.matches == []  # no Counter yet
+    net.add_fact(cnt)
+    ms = net.matches
+    assert len(ms) == 3
+    # Match.facts in written order; no memory level for the tail: one token per match,
+    # below the Order x Customer memory, held by both tail facts.
+    assert [type(f) for f in ms[0].facts] == [Order, Ctl, Customer, Counter]
+    (pnode,) = crosses[0].all_children
+    assert pnode.kind == "production" and crosses[0].parent.memory_size() == 3  # type: ignore[union-attr]
+    assert len(net._wmes[id(k)].tokens) == len(net._wmes[id(cnt)].tokens) == 3
+    assert net.run() == 3
+    assert sorted(fired) == [(0, 1), (1, 1), (2, 1)]
+    # A modify of a value the rule binds renews the matches (they fire again) ...
+    cnt["n"] = 2
+    net.update_fact(cnt)
+    assert sorted(m.bindings["n"] for m in net.new_matches) == [2, 2, 2]
+    # ... one of an attribute nothing reads leaves them alone ...
+    net.run()
+    cnt["other"] = 1
+    net.update_fact(cnt)
+    assert net.new_matches == [] and len(net.matches) == 3
+    # ... and a control fact leaving its memory takes them all.
+    k["state"] = "stop"
+    net.update_fact(k)
+    assert net.matches == []
+    k["state"] = "go"
+    net.update_fact(k)
+    assert len(net.new_matches) == 3
+    net.remove_fact(cnt)
+    assert net.matches == []
+    net.remove_production(r)
+    assert net.stats()["beta_nodes"] == 1 and net.stats()["alpha_memories"] == 0
+
+
+def test_unconnected_tail_of_one_type_stays_joins() -> None:
+    from streamrules.rete.cross import CrossJoinNode
+
+    net = ReteNetwork()
+
+    @Production(Order(c=V("c")) & Customer(id=V("c")) & Ctl(state="go") & Ctl(mode=V("m")))
+    def r(m: int) -> None:
+        pass
+
+    net.add_production(r)
+    assert not any(isinstance(x, CrossJoinNode) for x in net.nodes())
+    net.add_fact(Order(c=1))
+    net.add_fact(Customer(id=1))
+    net.add_fact(Ctl(state="go", mode=3))
+    assert [m.bindings["m"] for m in net.matches] == [3]
+
+
 def test_a_retracted_fact_leaves_no_cyclic_garbage() -> None:
     # A retracted fact must be freed by reference counting: a long-running stream keeps
     # tens of thousands of facts live, and garbage that waits for full collections of the
