@@ -126,6 +126,12 @@ class AlphaMemory:
         if not consts and not required and not intra:
             self.test = None
             return
+        if not consts and not intra and len(required) == 1:
+            # A pattern that binds one attribute, e.g. Order(total=V("total")): the
+            # commonest test, once per fact of the type.
+            (key,) = required
+            self.test = lambda d: key in d
+            return
 
         def test(d: dict[Any, Any]) -> bool:
             for k, v in consts:
@@ -134,7 +140,7 @@ class AlphaMemory:
             for k in required:
                 if k not in d:
                     return False
-            return all(d[a] == d[b] for a, b in intra)
+            return not intra or all(d[a] == d[b] for a, b in intra)
 
         self.test = test
 

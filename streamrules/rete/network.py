@@ -26,6 +26,8 @@ from streamrules.rete.tokens import Token, kill_many
 
 log = logging.getLogger(__name__)
 
+_new_wme = object.__new__
+
 # Value types that need no look inside when a fact is snapshot.
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
 
@@ -62,7 +64,6 @@ class ReteNetwork:
         self.root.items[self._dummy] = None
         self.agenda = Agenda()
         self._wmes: dict[int, WME] = {}
-        self._by_cls: dict[type, dict[WME, None]] = {}
         self._tag = 0
         self._gen = 0
         self._prods: dict[Production, list[PNode]] = {}
@@ -72,6 +73,10 @@ class ReteNetwork:
         self._hooks: dict[str, list[Listener]] = {h: [] for h in _HOOKS}
         # Read for every activation: one attribute instead of two dictionary lookups.
         self._watch_activations = False
+        # The per-fact hooks, read on every assert, retract and firing.
+        self._on_assert: list[Listener] = []
+        self._on_retract: list[Listener] = []
+        self._on_fire: list[Listener] = []
         self._injected: dict[str, Any] = {}
         self._deferred: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
         self._errors: list[RuleError] = []
@@ -219,7 +224,9 @@ class ReteNetwork:
     # -- facts -----------------------------------------------------------------------------
 
     def _wmes_of(self, cls: type) -> Iterable[WME]:
-        return list(self._by_cls.get(cls, ()))
+        # Only when a production builds a new alpha memory: a scan, rather than an index
+        # by type kept up to date on every assert and retract.
+        return [w for w in self._wmes.values() if w.cls is cls]
 
     def _snapshot(self, f: Fact, seen: set[int] | None) -> dict[Any, Any]:
         """The values of ``f`` as the network keeps them; ``seen``: the facts whose
@@ -250,23 +257,29 @@ class ReteNetwork:
     def _assert(self, f: Fact, seen: set[int] | None = None) -> WME:
         d = self._snapshot(f, seen)
         self._tag += 1
-        w = WME(f, self._tag, d)
+        cls = type(f)
+        w = _new_wme(WME)  # WME(f, tag, d), written out: once per fact
+        w.fact = f
+        w.cls = cls
+        w.tag = self._tag
+        w.data = d
+        w.amems = {}
+        w.tokens = {}
+        w.support = None
+        w.alive = True
         d[SELF] = w
         self._wmes[id(f)] = w
-        by = self._by_cls.get(w.cls)
-        if by is None:
-            by = self._by_cls[w.cls] = {}
-        by[w] = None
-        hooks = self._hooks["on_assert"]
+        hooks = self._on_assert
         if hooks:
             for lst in hooks:
                 try:
                     lst.on_assert(f)
                 except Exception as exc:  # a listener must not break a change half-way
                     self._listener_error(lst, exc)
-        for amem in self.alpha.dispatch(w.cls, d):
+        for amem in self.alpha.dispatch(cls, d):
             amem.insert(w)
-            for node in amem.snapshot():
+            snap = amem._snap
+            for node in snap if snap is not None else amem.snapshot():
                 node.right(w)
         return w
 
@@ -281,8 +294,7 @@ class ReteNetwork:
                 node.right_remove(w)
         w.alive = False
         del self._wmes[id(w.fact)]
-        del self._by_cls[w.cls][w]
-        hooks = self._hooks["on_retract"]
+        hooks = self._on_retract
         if hooks:
             for lst in hooks:
                 try:
@@ -531,7 +543,7 @@ class ReteNetwork:
             t.fired = True
             self.agenda.gone()
         kw = self._args(t)
-        hooks = self._hooks["on_fire"]
+        hooks = self._on_fire
         # Made before the action runs: a modify in the action may renew this very token.
         m = Match(self, t) if hooks else None
         prev = self._firing
@@ -620,6 +632,9 @@ class ReteNetwork:
         self._watch_activations = bool(
             self._hooks["on_activation_added"] or self._hooks["on_activation_removed"]
         )
+        self._on_assert = self._hooks["on_assert"]
+        self._on_retract = self._hooks["on_retract"]
+        self._on_fire = self._hooks["on_fire"]
 
     def nodes(self) -> list[Node]:
         """Every beta node, parents before children."""
