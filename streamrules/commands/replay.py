@@ -137,7 +137,7 @@ class _Replay:
         process_into = self.pipeline._process_into
         decode = self._decoder.decode
         write = self.out.write
-        lineno = 0
+        lineno = self.lines  # a later call goes on where the last one stopped
         for raw in source:
             lineno += 1
             self.lines = lineno

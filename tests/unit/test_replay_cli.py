@@ -242,3 +242,31 @@ def test_readme_example_is_this_replay(generated: Path) -> None:
     assert shown["$ head -n 3 replay.log"] == log[:3]
     assert shown["$ tail -n 4 replay.log"] == log[-4:]
     assert shown["$ head -n 1 decisions.jsonl"] == [res.stdout.decode().splitlines()[0]]
+
+
+def test_feeding_in_chunks_is_one_replay() -> None:
+    # The soak benchmark feeds the command's loop 1,000 lines at a time: line numbers (and
+    # so dead letters) go on across calls, and the output is that of one feed.
+    import io
+
+    from streamrules.commands.replay import _Replay
+
+    lines = [
+        b'{"type":"order_placed","order_id":"o-1","customer_id":"c","logged_in":true,'
+        b'"items":[{"sku":"A","qty":1,"price":1}],"ts":"2026-11-26T10:00:00Z"}\n',
+        b"not json\n",
+        b'{"type":"order_placed","order_id":"o-2","customer_id":"c","logged_in":false,'
+        b'"items":[{"sku":"A","qty":3,"price":1}],"ts":"2026-11-26T10:00:01Z"}\n',
+        b'{"type":"nope","ts":"2026-11-26T10:00:02Z"}\n',
+    ]
+
+    def run(chunks: list[list[bytes]]) -> tuple[bytes, bytes]:
+        out, dead = io.BytesIO(), io.BytesIO()
+        replay = _Replay(Pipeline(), out, dead)
+        for chunk in chunks:
+            replay.feed(chunk)
+        return out.getvalue(), dead.getvalue()
+
+    whole = run([lines])
+    assert run([lines[:1], lines[1:3], lines[3:]]) == whole
+    assert [orjson.loads(x)["line"] for x in whole[1].splitlines()] == [2, 4]
