@@ -145,24 +145,31 @@ class CrossJoinNode(Node):
         """Always: it tests nothing, and only production nodes are below it."""
         return not self.reads_all
 
-    def keep_key(self, t: Token) -> tuple[Any, ...]:
-        """The key under which a modify keeps this node's match ``t`` for ``rebind``."""
-        return (t.parent, t.node, self._facts_of(t.binds))
-
-    def rebind(self, w: WME, kept: dict[Any, Token]) -> None:
+    def rebind(self, w: WME) -> None:
         """As ``JoinNode.rebind``: the matches with ``w`` renewed in place, in the order
-        ``right`` would re-make them."""
+        ``right`` would re-make them. Each is found among its parent's children (every
+        match with ``w`` is met again: ``w`` is in the same memory, the other facts have
+        not changed), so a modify keeps no table of them."""
         prepared = self._prepare(self.pos[w.cls], w)
         kids = tuple(self.children)
-        pop = kept.pop
+        facts_of = self._facts_of
         for t in self.parent.items:  # type: ignore[union-attr]
             b = t.binds
             r = t.recency
+            ch = t.children
+            mine: dict[tuple[Node, Combo], Token] | None = None
+            if isinstance(ch, dict):
+                mine = {(x.node, facts_of(x.binds)): x for x in ch if x.node in kids}
             for combo, ext, tag in prepared:
                 nb = b + ext
                 r2 = tag if tag > r else r
                 for c in kids:
-                    x = pop((t, c, combo), None)
+                    if mine is not None:
+                        x = mine.get((c, combo))
+                    elif ch is not None and ch.node is c and facts_of(ch.binds) == combo:
+                        x = ch
+                    else:
+                        x = None
                     if x is None or x.dead:
                         c.left_cross(t, combo, nb, r2)  # type: ignore[attr-defined]
                     else:

@@ -19,6 +19,7 @@ from streamrules.rete.alpha import AlphaMemory, _depth_key, idx_add, idx_remove
 from streamrules.rete.beta import BetaMemory, Node, PNode
 from streamrules.rete.compiler import NET_ARG, Compiler, dnf
 from streamrules.rete.conditions import V
+from streamrules.rete.cross import CrossJoinNode
 from streamrules.rete.fact import SELF, WME, Fact, user_value
 from streamrules.rete.negative import NccNode
 from streamrules.rete.production import Production
@@ -408,7 +409,9 @@ class ReteNetwork:
         # The joins that took the fact from a memory it leaves (a cross join is in the
         # nodes of each of its memories; the fact is in one of them).
         leaving = {n for a in leave for n in a.nodes if n.kind == "join"}
-        kept: dict[tuple[Any, ...], Token] = {}
+        kept: dict[tuple[Token, Node], Token] = {}
+        watching = self._watch_activations
+        renewing: list[Token] = []  # the matches renewed in step 3, when listeners watch
         if w.tokens:
             if rebind or gone_joins:
                 doomed = []
@@ -416,20 +419,19 @@ class ReteNetwork:
                     src = t.node.src
                     if src is not None:
                         if src in rebind:
-                            if t.wme is None:  # a cross join's match (of several facts)
-                                kept[src.keep_key(t)] = t  # type: ignore[attr-defined]
-                            else:
-                                kept[(t.parent, t.node)] = t
+                            if t.wme is not None:  # (a cross join finds its own matches)
+                                kept[(t.parent, t.node)] = t  # type: ignore[index]
+                            if watching:
+                                renewing.append(t)
                         elif src in gone_joins or src in leaving:
                             doomed.append(t)
             else:  # the fact only left or entered memories (a control fact, say)
                 doomed = [t for t in w.tokens if (src := t.node.src) is not None and src in leaving]
             if doomed:
                 kill_many(doomed)
-            if self._watch_activations:  # listeners hear of the withdrawal now, in order
-                for t in kept.values():
-                    if not t.dead:
-                        t.node.withdraw(t)  # type: ignore[attr-defined]
+            for t in renewing:  # listeners hear of the withdrawal now, in order
+                if not t.dead:
+                    t.node.withdraw(t)  # type: ignore[attr-defined]
         for a in leave:
             for node in a.remove_snapshot():
                 node.right_remove(w)
@@ -456,7 +458,10 @@ class ReteNetwork:
         nodes.sort(key=_depth_key)
         for node in nodes:
             if node in rebind:
-                node.rebind(w, kept)  # type: ignore[attr-defined]
+                if isinstance(node, CrossJoinNode):
+                    node.rebind(w)
+                else:
+                    node.rebind(w, kept)  # type: ignore[attr-defined]
             else:
                 node.right(w)
         if kept:  # defensive: a kept match its join did not meet again does not hold

@@ -603,7 +603,7 @@ TAIL_OPS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
     "add": st.tuples(st.just("add"), st.sampled_from(sorted(KNOWN)), full_values),
     "add_partial": st.tuples(st.just("add"), st.sampled_from(sorted(KNOWN)), some_values),
 }
-TAIL_KINDS = ["add"] * 6 + ["add_partial"] + ["remove"] * 4 + ["update"] * 6
+TAIL_KINDS = ["add"] * 6 + ["add_partial"] + ["remove"] * 4 + ["update"] * 10
 TAIL_KINDS += ["update_untested", "run", "run", "addprod", "removeprod"]
 tail_operation = st.sampled_from(TAIL_KINDS).flatmap(
     lambda k: st.tuples(st.just("addprod"), tail_production()) if k == "addprod" else TAIL_OPS[k]
