@@ -53,9 +53,19 @@ def idx_get(idx: dict[Any, dict[Any, None]], key: Any) -> dict[Any, None] | None
         return idx.get(freeze(key))
 
 
+_GETTERS: dict[tuple[Any, ...], Callable[[Any], Any]] = {}
+
+
 def make_getter(keys: tuple[Any, ...]) -> Callable[[Any], Any]:
-    """Key extractor: a scalar for one key, a tuple for several (``itemgetter``'s shape)."""
-    return itemgetter(*keys)
+    """Key extractor: a scalar for one key, a tuple for several (``itemgetter``'s shape).
+
+    One object per distinct key tuple, shared by every node that extracts the same keys:
+    with thousands of productions, a fact then reaches hot getters, not one cold object
+    per node (the same for the alpha tests, see ``_test_for``)."""
+    getter = _GETTERS.get(keys)
+    if getter is None:
+        getter = _GETTERS[keys] = itemgetter(*keys)
+    return getter
 
 
 class Index:
@@ -121,28 +131,8 @@ class AlphaMemory:
 
     def build_test(self) -> None:
         consts = tuple(c for c in self.consts if c != self.disc)
-        required = tuple(self.required - {k for k, _ in self.consts})
-        intra = self._intra
-        if not consts and not required and not intra:
-            self.test = None
-            return
-        if not consts and not intra and len(required) == 1:
-            # A pattern that binds one attribute, e.g. Order(total=V("total")): the
-            # commonest test, once per fact of the type.
-            (key,) = required
-            self.test = lambda d: key in d
-            return
-
-        def test(d: dict[Any, Any]) -> bool:
-            for k, v in consts:
-                if k not in d or d[k] != v:
-                    return False
-            for k in required:
-                if k not in d:
-                    return False
-            return not intra or all(d[a] == d[b] for a, b in intra)
-
-        self.test = test
+        required = tuple(sorted(self.required - {k for k, _ in self.consts}, key=repr))
+        self.test = _test_for(consts, required, self._intra)
 
     def full_test(self, d: dict[Any, Any]) -> bool:
         for k, v in self.consts:
@@ -218,6 +208,50 @@ class AlphaMemory:
     def __repr__(self) -> str:
         consts = ", ".join(f"{k}={v!r}" for k, v in self.consts)
         return f"{self.cls.__name__}({consts})"
+
+
+_TESTS: dict[Any, Test] = {}
+
+
+def _test_for(
+    consts: tuple[tuple[Any, Any], ...],
+    required: tuple[Any, ...],
+    intra: tuple[tuple[Any, Any], ...],
+) -> Test | None:
+    """The test of a memory's remaining constants, required attributes and intra-pattern
+    equalities (None: nothing to test), shared by all memories that test the same."""
+    if not consts and not required and not intra:
+        return None
+    try:
+        key = (freeze(consts), required, intra)
+        hash(key)
+    except TypeError:  # (freeze makes any constant hashable; an odd attribute name may not be)
+        key = None
+    test = _TESTS.get(key) if key is not None else None
+    if test is not None:
+        return test
+    if not consts and not intra and len(required) == 1:
+        # A pattern that binds one attribute, e.g. Order(total=V("total")): the commonest
+        # test, once per fact of the type.
+        (only,) = required
+
+        def test(d: dict[Any, Any]) -> bool:
+            return only in d
+
+    else:
+
+        def test(d: dict[Any, Any]) -> bool:
+            for k, v in consts:
+                if k not in d or d[k] != v:
+                    return False
+            for k in required:
+                if k not in d:
+                    return False
+            return not intra or all(d[a] == d[b] for a, b in intra)
+
+    if key is not None:
+        _TESTS[key] = test
+    return test
 
 
 def _depth_key(node: Node) -> tuple[int, int]:

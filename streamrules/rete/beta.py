@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from streamrules.rete.alpha import AlphaMemory, Index, idx_add, idx_get, idx_remove
+from streamrules.rete.alpha import AlphaMemory, Index, idx_add, idx_get, idx_remove, make_getter
 from streamrules.rete.fact import SELF, WME
 from streamrules.rete.tokens import Emit, Token, kill
 
@@ -290,10 +290,9 @@ class JoinNode(Node):
         else:
             self.lix = self.rix = None
             self.rget = _none
-        from operator import itemgetter
 
         self.ext1 = ext_keys == (SELF,)
-        self.ext = itemgetter(*ext_keys) if not self.ext1 else _none
+        self.ext = make_getter(ext_keys) if not self.ext1 else _none
         self.reads = frozenset(k for k in (*rkeys, *ext_keys) if k is not SELF)
         self.reads_all = False
         amem.nodes[self] = None

@@ -22,7 +22,7 @@ from itertools import product
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from streamrules.rete.alpha import AlphaMemory
+from streamrules.rete.alpha import AlphaMemory, make_getter
 from streamrules.rete.beta import BetaMemory, Node, PNode
 from streamrules.rete.fact import SELF, WME
 from streamrules.rete.tokens import Emit, Token
@@ -59,7 +59,7 @@ class CrossJoinNode(Node):
         self.amems = amems
         # Per memory: the values appended to the bindings (the fact first), as one tuple.
         self.exts: tuple[Callable[[dict[Any, Any]], tuple[Any, ...]], ...] = tuple(
-            _self_only if keys == (SELF,) else itemgetter(*keys) for keys in ext_keys
+            _self_only if keys == (SELF,) else make_getter(keys) for keys in ext_keys
         )
         # The position of each memory by fact type (the types are distinct), and the
         # attributes each memory's facts are read for.
