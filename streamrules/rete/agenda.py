@@ -27,9 +27,10 @@ def sort_key(t: Token) -> tuple[int, int, int, int]:
     return (-node.prod.salience, -t.recency, node.order, -t.count)
 
 
-def _pending(e: tuple[int, int, int, int, Token]) -> bool:
-    t = e[4]
-    return not t.dead and not t.fired and e[3] == -t.count
+def _pending(heap: list[tuple[int, int, int, int, Token]]) -> list[Any]:
+    """The heap entries still pending (an entry is stale once its token died, fired or
+    was renewed: its count changed). One comprehension, no call per entry."""
+    return [e for e in heap if not (t := e[4]).dead and not t.fired and e[3] == -t.count]
 
 
 class Agenda:
@@ -84,7 +85,7 @@ class Agenda:
         (by pushes) well beyond the live activations, the heap when ``pop`` finds it so.
         """
         self.fresh = self._fresh()
-        self.heap = [e for e in self.heap if _pending(e)]
+        self.heap = _pending(self.heap)
         heapq.heapify(self.heap)
 
     def pop(self) -> Token | None:
@@ -96,7 +97,7 @@ class Agenda:
                 t = fresh[0]
                 return t if not t.dead and not t.fired else None
             if len(heap) > 64 + 4 * self.live:
-                heap = self.heap = [e for e in heap if _pending(e)]
+                heap = self.heap = _pending(heap)
                 heapq.heapify(heap)
             if self.renewed:
                 self.renewed = False
@@ -114,7 +115,7 @@ class Agenda:
                 for e in entries:
                     push(heap, e)
         elif len(heap) > 64 + 4 * self.live:
-            heap = self.heap = [e for e in heap if _pending(e)]
+            heap = self.heap = _pending(heap)
             heapq.heapify(heap)
         pop = heapq.heappop
         while heap:
