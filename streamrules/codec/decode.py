@@ -4,11 +4,16 @@ Order of checks, each giving its dead-letter reason: JSON object (``invalid_json
 ``type`` known (``unknown_type``), the type's JSON Schema from ``topics/schemas``
 (``schema``), the record's topic (``schema``), then the event time (``schema``). Messages
 name the field, e.g. ``items[1].qty: must be >= 1 (got 0)``.
+
+Most records take a fast path that gives the same result: the schema's generated check
+(``EventSchema.decoder_check``) and ``parse_event_time``, which checks the ``ts`` grammar
+while it parses. Anything they are not sure of goes the slow path above, in that order,
+for the detailed error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -16,8 +21,8 @@ import fastjsonschema
 import orjson
 
 from streamrules.codec.events import Event, Record, positional_maker
-from streamrules.codec.schemas import event_schemas
-from streamrules.codec.timefmt import parse_checked
+from streamrules.codec.schemas import EventSchema, event_schemas
+from streamrules.codec.timefmt import parse_checked, parse_event_time
 from streamrules.errors import DecodeError
 
 __all__ = ["Decoder", "decode", "event_types", "topic_for_type"]
@@ -33,6 +38,20 @@ _TYPE_NAMES = {
 }
 
 
+class _Kind:
+    """What the decoder needs of one event type (``EventSchema``), for one set of topics."""
+
+    __slots__ = ("check", "decoder_check", "topic", "validate", "wrong_topics")
+
+    def __init__(self, schema: EventSchema, topic: str, input_topics: frozenset[str]) -> None:
+        self.decoder_check = schema.decoder_check
+        self.check = schema.check
+        self.validate = schema.validate
+        self.topic = topic
+        # The input topics other than its own: a record read from one is on the wrong topic.
+        self.wrong_topics = input_topics - {topic}
+
+
 class Decoder:
     """Decodes records for one set of topic names.
 
@@ -45,17 +64,15 @@ class Decoder:
     def __init__(self, topic_names: Mapping[str, str] | None = None) -> None:
         names = dict(topic_names or {})
         schemas = event_schemas()
-        self._checks: dict[str, tuple[Callable[[Any], bool], Callable[[Any], Any]]] = {
-            t: (s.check, s.validate) for t, s in schemas.items()
+        topic_of = {t: names.get(s.topic, s.topic) for t, s in schemas.items()}
+        input_topics = frozenset(topic_of.values())
+        self._kinds: dict[str, _Kind] = {
+            t: _Kind(s, topic_of[t], input_topics) for t, s in schemas.items()
         }
-        self._topic_of: dict[str, str] = {
-            t: names.get(s.topic, s.topic) for t, s in schemas.items()
-        }
-        self._input_topics = frozenset(self._topic_of.values())
 
     def topic_for(self, event_type: str) -> str:
         """The topic an event type belongs on (``KeyError`` for an unknown type)."""
-        return self._topic_of[event_type]
+        return self._kinds[event_type].topic
 
     def decode(self, record: Record) -> Event:
         """Validate one record; raise ``DecodeError`` naming the reason and the field."""
@@ -65,31 +82,39 @@ class Decoder:
             raise _error(record, "invalid_json", _json_problem(record.value, exc)) from None
         if type(obj) is not dict:
             raise _error(record, "invalid_json", f"not a JSON object but {_json_kind(obj)}")
-        event_type: Any = obj.get("type")
-        checks = self._checks.get(event_type) if type(event_type) is str else None
-        if checks is None:
-            if "type" not in obj:
-                raise _error(record, "unknown_type", "type: missing")
-            known = ", ".join(sorted(self._checks))
-            raise _error(record, "unknown_type", f"type: {_show(event_type)} is not one of {known}")
-        if not checks[0](obj):
+        try:
+            event_type: str = obj["type"]
+            kind = self._kinds[event_type]
+        except (KeyError, TypeError):  # no type, another one, or one not hashable (a list)
+            raise self._unknown_type(record, obj) from None
+        # The fast path: certainly valid, the time parsed while its grammar is checked.
+        if kind.decoder_check(obj) and (times := parse_event_time(obj["ts"])) is not None:
+            if record.topic in kind.wrong_topics:
+                raise _wrong_topic(record, event_type, kind.topic)
+            return _make_event(event_type, times[0], times[1], obj, record)
+        return self._decode_slowly(record, obj, event_type, kind)
+
+    def _decode_slowly(self, record: Record, obj: Any, event_type: str, kind: _Kind) -> Event:
+        """``decode`` after the fast path said "not certain": the full validator for the
+        detailed error, then the topic, then the time."""
+        if not kind.check(obj):
             try:
-                checks[1](obj)
+                kind.validate(obj)
             except fastjsonschema.JsonSchemaValueException as exc:
                 raise _error(record, "schema", _schema_problem(exc)) from None
-        topic = record.topic
-        if topic in self._input_topics and topic != self._topic_of[event_type]:
-            raise _error(
-                record,
-                "schema",
-                f"type: {event_type} belongs on topic {self._topic_of[event_type]!r}, "
-                f"not {topic!r}",
-            )
+        if record.topic in kind.wrong_topics:
+            raise _wrong_topic(record, event_type, kind.topic)
         try:
             ts, ts_ms = parse_checked(obj["ts"])
         except ValueError as exc:
             raise _error(record, "schema", f"ts: {exc} (got {_show(obj['ts'])})") from None
         return _make_event(event_type, ts, ts_ms, obj, record)
+
+    def _unknown_type(self, record: Record, obj: dict[str, Any]) -> DecodeError:
+        if "type" not in obj:
+            return _error(record, "unknown_type", "type: missing")
+        known = ", ".join(sorted(self._kinds))
+        return _error(record, "unknown_type", f"type: {_show(obj['type'])} is not one of {known}")
 
 
 @cache
@@ -110,6 +135,14 @@ def topic_for_type(event_type: str) -> str:
 def event_types() -> tuple[str, ...]:
     """The known input event types, sorted."""
     return tuple(sorted(event_schemas()))
+
+
+def _wrong_topic(record: Record, event_type: str, topic: str) -> DecodeError:
+    return _error(
+        record,
+        "schema",
+        f"type: {event_type} belongs on topic {topic!r}, not {record.topic!r}",
+    )
 
 
 def _error(record: Record, reason: str, message: str) -> DecodeError:

@@ -10,12 +10,16 @@ It is sound, not complete: ``True`` only when the full validator would accept; `
 means "ask fastjsonschema", which then either accepts or gives the detailed error. A
 keyword outside the subset makes the predicate always answer ``False``, so a schema edit
 can slow decoding down but never let a bad event through.
+
+The decoder asks for a leaner predicate (``given``, ``unchecked_patterns``): it has
+already tested that the event is an object of the schema's ``type``, and it tests the
+``ts`` pattern itself while parsing the time.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 __all__ = ["compile_check"]
@@ -30,7 +34,7 @@ _TYPE_TESTS = {
     "boolean": "type({v}) is not bool",
     # A float such as 2.0 is a JSON Schema integer: left to the full validator.
     "integer": "type({v}) is not int",
-    "number": "type({v}) is not int and type({v}) is not float",
+    "number": "type({v}) is not float and type({v}) is not int",  # mostly a float
 }
 _BOUNDS = {"minimum": "<", "exclusiveMinimum": "<=", "maximum": ">", "exclusiveMaximum": ">="}
 _LENGTHS = {"minLength": "<", "maxLength": ">", "minItems": "<", "maxItems": ">"}
@@ -59,24 +63,38 @@ class _Emitter:
         self._names += 1
         return f"v{self._names}"
 
-    def fail_if(self, condition: str, indent: int) -> None:
-        self.lines.append(f"{'    ' * indent}if {condition}: return False")
+    def line(self, text: str, indent: int) -> None:
+        self.lines.append(f"{'    ' * indent}{text}")
 
-    def emit(self, schema: Mapping[str, Any], v: str, indent: int) -> None:
+    def emit(
+        self,
+        schema: Mapping[str, Any],
+        v: str,
+        indent: int,
+        *,
+        unchecked: str | None = None,
+        top: _TopLevel | None = None,
+    ) -> None:
+        """Lines that return False unless the value in variable ``v`` is valid against
+        ``schema``: one line for the value's own tests, then its properties and items.
+        ``unchecked``: a pattern of ``v`` the caller tests itself; ``top``: what the caller
+        knows and tests of the top-level instance."""
         keys = {k for k in schema if k not in _ANNOTATIONS and not k.startswith("x-")}
         if schema.get("additionalProperties", True) is True:
             keys.discard("additionalProperties")
+        tests: list[str] = []
         kind = schema.get("type")
         if kind is not None:
             if not isinstance(kind, str) or kind not in _TYPE_TESTS:
                 raise _Unsupported(kind)
-            self.fail_if(_TYPE_TESTS[kind].format(v=v), indent)
+            if not (top is not None and top.given is not None and kind == "object"):
+                tests.append(_TYPE_TESTS[kind].format(v=v))
             keys.discard("type")
         if "const" in schema:
             const = schema["const"]
             if type(const) not in (str, int, bool):
                 raise _Unsupported("const")
-            self.fail_if(f"type({v}) is not {type(const).__name__} or {v} != {const!r}", indent)
+            tests.append(f"type({v}) is not {type(const).__name__} or {v} != {const!r}")
             keys.discard("const")
         for keyword, op in (*_BOUNDS.items(), *_LENGTHS.items()):
             if keyword not in schema:
@@ -84,14 +102,19 @@ class _Emitter:
             bound = schema[keyword]
             if type(bound) not in (int, float) or kind not in _APPLIES[keyword]:
                 raise _Unsupported(keyword)
-            subject = v if keyword in _BOUNDS else f"len({v})"
-            self.fail_if(f"{subject} {op} {bound!r}", indent)
+            if keyword in _BOUNDS:
+                tests.append(f"{v} {op} {bound!r}")
+            elif op == "<" and bound == 1:  # after the type test: a str or a list
+                tests.append(f"not {v}")
+            else:
+                tests.append(f"len({v}) {op} {bound!r}")
             keys.discard(keyword)
         if "pattern" in schema:
             if kind != "string":
                 raise _Unsupported("pattern")
-            self.fail_if(f"_P[{len(self.patterns)}].search({v}) is None", indent)
-            self.patterns.append(_python_pattern(schema["pattern"]))
+            if schema["pattern"] != unchecked:
+                tests.append(f"_P[{len(self.patterns)}].search({v}) is None")
+                self.patterns.append(_python_pattern(schema["pattern"]))
             keys.discard("pattern")
         required = schema.get("required", [])
         if required:
@@ -101,30 +124,58 @@ class _Emitter:
             # required field without a "properties" entry still needs its own test.
             for field in required:
                 if field not in schema.get("properties", {}):
-                    self.fail_if(f"{field!r} not in {v}", indent)
+                    tests.append(f"{field!r} not in {v}")
             keys.discard("required")
+        if tests:
+            either = " or ".join(f"({t})" if " and " in t else t for t in tests)
+            self.line(f"if {either}: return False", indent)
         if "properties" in schema:
             if kind != "object":
                 raise _Unsupported("properties")
             for field, sub in schema["properties"].items():
+                if top is not None and top.settles(field, sub):
+                    continue
                 inner = indent
                 if field not in required:
-                    self.lines.append(f"{'    ' * indent}if {field!r} in {v}:")
+                    self.line(f"if {field!r} in {v}:", indent)
                     inner += 1
                 w = self.name()
-                self.lines.append(f"{'    ' * inner}{w} = {v}[{field!r}]")
-                self.emit(sub, w, inner)
+                self.line(f"{w} = {v}[{field!r}]", inner)
+                leave = top.unchecked(field, required) if top is not None else None
+                self.emit(sub, w, inner, unchecked=leave)
             keys.discard("properties")
         if "items" in schema:
             if kind != "array" or not isinstance(schema["items"], Mapping):
                 raise _Unsupported("items")
             w = self.name()
-            self.lines.append(f"{'    ' * indent}for {w} in {v}:")
-            self.lines.append(f"{'    ' * (indent + 1)}pass")
+            self.line(f"for {w} in {v}:", indent)
+            self.line("pass", indent + 1)
             self.emit(schema["items"], w, indent + 1)
             keys.discard("items")
         if keys:
             raise _Unsupported(sorted(keys)[0])
+
+
+class _TopLevel:
+    """``compile_check``'s ``given`` and ``unchecked_patterns``, for the instance itself."""
+
+    def __init__(
+        self, given: Mapping[str, Any] | None, unchecked_patterns: Mapping[str, str] | None
+    ) -> None:
+        self.given = given
+        self.unchecked_patterns = unchecked_patterns or {}
+
+    def unchecked(self, field: str, required: Sequence[str]) -> str | None:
+        """The pattern of ``field`` left to the caller: only for a required field (a
+        missing one never reaches the caller's test)."""
+        return self.unchecked_patterns.get(field) if field in required else None
+
+    def settles(self, field: str, schema: Mapping[str, Any]) -> bool:
+        """Whether the instance's ``field`` is known, and valid against its ``schema``
+        (checked now, by a predicate compiled from that schema)."""
+        if self.given is None or field not in self.given:
+            return False
+        return compile_check(schema)(self.given[field])
 
 
 def _python_pattern(pattern: str) -> re.Pattern[str]:
@@ -135,11 +186,24 @@ def _python_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def compile_check(schema: Mapping[str, Any]) -> Callable[[Any], bool]:
-    """A predicate that is ``True`` only for instances valid against ``schema``."""
+def compile_check(
+    schema: Mapping[str, Any],
+    *,
+    given: Mapping[str, Any] | None = None,
+    unchecked_patterns: Mapping[str, str] | None = None,
+) -> Callable[[Any], bool]:
+    """A predicate that is ``True`` only for instances valid against ``schema``.
+
+    For the decoder, which knows more of an event than a bare instance: ``given`` says the
+    instance is a dict holding at least these properties with these values (it picks the
+    schema by the event's ``type``), and the tests they settle are left out;
+    ``unchecked_patterns`` maps required top-level properties to the pattern the caller
+    tests itself, left out where the schema's pattern is exactly that text. The predicate
+    then means "valid, for such an instance whose properties match those patterns".
+    """
     emitter = _Emitter()
     try:
-        emitter.emit(schema, "v0", 1)
+        emitter.emit(schema, "v0", 1, top=_TopLevel(given, unchecked_patterns))
     except _Unsupported:
         return lambda instance: False
     body = ["    " + line for line in emitter.lines]

@@ -17,6 +17,7 @@ from typing import Any
 import fastjsonschema
 
 from streamrules.codec.fastcheck import compile_check
+from streamrules.codec.timefmt import EVENT_TIME_PATTERN
 from streamrules.errors import ConfigError
 from streamrules.topics import SCHEMAS_DIR, load_schemas
 
@@ -29,6 +30,13 @@ class EventSchema:
 
     ``check`` is the fast, sound predicate (``True``: valid); ``validate`` the full
     validator that raises ``fastjsonschema.JsonSchemaValueException`` with the details.
+    ``decoder_check`` is ``check`` for the decoder, which has already seen that the event
+    is an object of this ``type`` (those tests are left out) and which tests the ``ts``
+    pattern while parsing the time (``parse_event_time``): when the schema's pattern is
+    ``EVENT_TIME_PATTERN``, that test is left out too. The decoder's fast path,
+    ``decoder_check(e) and parse_event_time(e["ts"]) is not None``, is then as sound as
+    ``check``. For a schema whose ``ts`` is not a required string it is never ``True``
+    (every event takes the slow path).
     """
 
     type: str
@@ -37,6 +45,7 @@ class EventSchema:
     schema: Mapping[str, Any]
     check: Callable[[Any], bool]
     validate: Callable[[Any], Any]
+    decoder_check: Callable[[Any], bool]
 
 
 @cache
@@ -52,8 +61,30 @@ def event_schemas() -> Mapping[str, EventSchema]:
         # and a second regular expression per event would only cost time.
         validate = fastjsonschema.compile(schema, use_formats=False)
         found[const] = EventSchema(
-            const, schema["x-topic"], schema["x-key"], schema, compile_check(schema), validate
+            const,
+            schema["x-topic"],
+            schema["x-key"],
+            schema,
+            compile_check(schema),
+            validate,
+            _decoder_check(schema, const),
         )
     if not found:
         raise ConfigError(f"no input event schemas found in {SCHEMAS_DIR}")
     return found
+
+
+def _decoder_check(schema: Mapping[str, Any], event_type: str) -> Callable[[Any], bool]:
+    """``EventSchema.decoder_check`` for ``schema``."""
+    ts = schema.get("properties", {}).get("ts")
+    if "ts" not in schema.get("required", ()) or not isinstance(ts, Mapping):
+        return _never
+    if ts.get("type") != "string":
+        return _never
+    return compile_check(
+        schema, given={"type": event_type}, unchecked_patterns={"ts": EVENT_TIME_PATTERN}
+    )
+
+
+def _never(instance: Any) -> bool:
+    return False

@@ -4,6 +4,10 @@
 dates, ``+05:60``), and a time without a zone must be a ``schema`` error, so the grammar
 is checked first with one anchored regular expression; ``fromisoformat`` (C code) then
 does the calendar checks and the arithmetic.
+
+The decoder's path is ``parse_event_time``: the schemas' ``ts`` grammar checked and the
+time parsed in one step, with the text up to the minute of ``Z`` times cached (a stream's
+times move forward, so most events fall in a minute already seen).
 """
 
 from __future__ import annotations
@@ -11,9 +15,18 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["format_ms", "parse_checked", "parse_rfc3339"]
+__all__ = ["EVENT_TIME_PATTERN", "format_ms", "parse_checked", "parse_event_time", "parse_rfc3339"]
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
+# The ``ts`` pattern of the event schemas (topics/schemas), which ``parse_event_time``
+# enforces: the codec leaves a schema's ts pattern out of its fast check only when it is
+# exactly this text (any other pattern stays in the check, so an edit can never let a bad
+# time through). ECMA 262's "$" is the very end of the text: Python's "\Z".
+EVENT_TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+_EVENT_TIME = re.compile(EVENT_TIME_PATTERN[:-1] + r"\Z")  # used with match(): "^" is the start
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 _DATES: dict[int, str] = {}  # epoch day -> YYYY-MM-DD
@@ -21,6 +34,17 @@ _MINUTES: dict[int, str] = {}  # epoch minute -> YYYY-MM-DDTHH:MM:
 _SECS_Z = [f"{s:02d}Z" for s in range(60)]
 _SECS_DOT = [f"{s:02d}." for s in range(60)]
 _MILLIS_Z = [f"{ms:03d}Z" for ms in range(1000)]
+# parse_event_time's cache: "YYYY-MM-DDTHH:MM:" of a Z time -> (epoch ms, UTC datetime) of
+# that minute; cleared when full, so it stays bounded whatever the stream's times.
+_Z_MINUTES: dict[str, tuple[int, datetime]] = {}
+_MAX_Z_MINUTES = 4096
+# The text after the minute of a cached time, in two pieces: the seconds ("00".."59") and
+# the ending, "Z" or exactly three fraction digits and "Z" (other fractions, a lower-case
+# "z" and offsets take the uncached path), each as (milliseconds, timedelta).
+_SECONDS = {f"{s:02d}": (s * 1000, timedelta(seconds=s)) for s in range(60)}
+_Z_ENDINGS = {"Z": (0, timedelta(0))} | {
+    f".{ms:03d}Z": (ms, timedelta(milliseconds=ms)) for ms in range(1000)
+}
 
 
 def parse_rfc3339(text: str) -> tuple[datetime, int]:
@@ -54,6 +78,41 @@ def parse_checked(text: str) -> tuple[datetime, int]:
     days = dt.toordinal() - _EPOCH_ORDINAL
     seconds = ((days * 24 + dt.hour) * 60 + dt.minute) * 60 + dt.second
     return dt, seconds * 1000 + dt.microsecond // 1000
+
+
+def parse_event_time(text: str) -> tuple[datetime, int] | None:
+    """``parse_checked(text)`` when ``text`` matches ``EVENT_TIME_PATTERN`` and is a valid
+    time, else ``None`` (the decoder then asks the schema validator and ``parse_checked``
+    for the error).
+
+    A hit in the minute cache needs no grammar test: the cached 17 characters matched the
+    pattern when they were stored, and the seconds and the ending are looked up in tables
+    holding only valid pieces.
+    """
+    minute = _Z_MINUTES.get(text[:17])
+    if minute is not None:
+        second = _SECONDS.get(text[17:19])
+        ending = _Z_ENDINGS.get(text[19:])
+        if second is not None and ending is not None:
+            return minute[1] + second[1] + ending[1], minute[0] + second[0] + ending[0]
+    return _parse_uncached(text)
+
+
+def _parse_uncached(text: str) -> tuple[datetime, int] | None:
+    """``parse_event_time`` without the cache; remembers the minute of a Z time."""
+    if _EVENT_TIME.match(text) is None:
+        return None
+    try:
+        dt, ms = parse_checked(text)
+    except ValueError:
+        return None
+    second = _SECONDS.get(text[17:19])
+    ending = _Z_ENDINGS.get(text[19:])
+    if second is not None and ending is not None:  # a Z time: the text's minute is UTC's
+        if len(_Z_MINUTES) >= _MAX_Z_MINUTES:
+            _Z_MINUTES.clear()
+        _Z_MINUTES[text[:17]] = (ms - second[0] - ending[0], dt - second[1] - ending[1])
+    return dt, ms
 
 
 def format_ms(ts_ms: int) -> str:
