@@ -103,7 +103,7 @@ class _Emitter:
             if type(bound) not in (int, float) or kind not in _APPLIES[keyword]:
                 raise _Unsupported(keyword)
             if keyword in _BOUNDS:
-                tests.append(f"{v} {op} {bound!r}")
+                tests.append(f"{v} {op} {_bound_for(kind, bound)!r}")
             elif op == "<" and bound == 1:  # after the type test: a str or a list
                 tests.append(f"not {v}")
             else:
@@ -176,6 +176,15 @@ class _TopLevel:
         if self.given is None or field not in self.given:
             return False
         return compile_check(schema)(self.given[field])
+
+
+def _bound_for(kind: str, bound: float) -> float:
+    """A number's bound as a float when that is the same value: a float compared with a
+    float is the interpreter's fast case (a JSON number is mostly a float), and Python
+    compares an int with a float exactly."""
+    if kind == "number" and type(bound) is int and float(bound) == bound:
+        return float(bound)
+    return bound
 
 
 def _python_pattern(pattern: str) -> re.Pattern[str]:

@@ -93,3 +93,24 @@ def test_no_fast_path_for_a_ts_that_is_not_a_required_string() -> None:
     del schema["properties"]["ts"]["type"]
     assert not _decoder_check(schema, "order_placed")(event)
     assert schema["properties"]["ts"]["pattern"] == EVENT_TIME_PATTERN
+
+
+def test_number_bounds_compare_exactly_as_floats_or_ints() -> None:
+    big = 2**60 + 1  # not a float: kept as an int
+    check = compile_check(
+        {
+            "type": "object",
+            "required": ["n", "m", "i"],
+            "properties": {
+                "n": {"type": "number", "minimum": 500},
+                "m": {"type": "number", "exclusiveMaximum": big},
+                "i": {"type": "integer", "minimum": 1},
+            },
+        }
+    )
+    assert check({"n": 500, "m": big - 1, "i": 1})
+    assert check({"n": 500.0, "m": 2.0**60, "i": 1})
+    assert not check({"n": 499.99, "m": 0, "i": 1})
+    assert not check({"n": 499, "m": 0, "i": 1})
+    assert not check({"n": 500, "m": big, "i": 1})
+    assert check({"n": 10**30, "m": -(10**30), "i": 10**30})
