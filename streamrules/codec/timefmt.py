@@ -17,7 +17,10 @@ from datetime import UTC, datetime, timedelta
 
 __all__ = ["EVENT_TIME_PATTERN", "format_ms", "parse_checked", "parse_event_time", "parse_rfc3339"]
 
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
+# ASCII digits only, as the schemas' pattern (Python's \d would take any Unicode digit).
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 # The ``ts`` pattern of the event schemas (topics/schemas), which ``parse_event_time``
 # enforces: the codec leaves a schema's ts pattern out of its fast check only when it is
 # exactly this text (any other pattern stays in the check, so an edit can never let a bad

@@ -215,3 +215,10 @@ def test_near_texts_against_the_uncached_definition(texts: list[str]) -> None:
     # The cache is not emptied between examples: its state is arbitrary here.
     for text in texts:
         assert_same(text)
+
+
+def test_parse_rfc3339_takes_ascii_digits_only() -> None:
+    from streamrules.codec.timefmt import parse_rfc3339
+
+    with pytest.raises(ValueError, match="must be an RFC 3339 date-time"):
+        parse_rfc3339("\uff12026-11-27T10:00:00Z")  # a full-width digit two
