@@ -23,7 +23,7 @@ import orjson
 
 from streamrules.codec import Decision, Event, Record, topic_for_type
 from streamrules.codec.decode import Decoder
-from streamrules.codec.encode import decision_id_of
+from streamrules.codec.encode import decision_id_of, make_decision
 from streamrules.codec.events import positional_maker
 from streamrules.codec.timefmt import format_ms
 from streamrules.errors import DecodeError, RuleError
@@ -50,8 +50,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_make_decision = positional_maker(Decision)  # one per decision: the hot path
 
 # A rule that raises on every firing it causes must not keep one step busy forever.
 _MAX_RULE_ERRORS_PER_RUN = 10_000
@@ -124,7 +122,7 @@ class _Decisions(Listener):
             except RuleError as exc:  # a payload that is not JSON
                 self._pipeline._rule_error(exc, self._pipeline._event)
                 continue
-            decision = _make_decision(
+            decision = make_decision(
                 did,
                 rule,
                 key,
