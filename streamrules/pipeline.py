@@ -13,6 +13,7 @@ agenda until it is empty.
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,7 +24,7 @@ import orjson
 
 from streamrules.codec import Decision, Event, Record, topic_for_type
 from streamrules.codec.decode import Decoder
-from streamrules.codec.encode import decision_id_of, make_decision
+from streamrules.codec.encode import decision_id_of, make_decision, not_json_error
 from streamrules.codec.events import positional_maker
 from streamrules.codec.timefmt import format_ms
 from streamrules.errors import DecodeError, RuleError
@@ -35,7 +36,7 @@ from streamrules.facts import (
     WorkingMemory,
 )
 from streamrules.facts.expiry import EXPIRE
-from streamrules.facts.types import fact_refs
+from streamrules.facts.types import fact_refs_and_objects
 from streamrules.rete import Listener, Match, ReteNetwork
 from streamrules.rules import DEFAULT_RULES, RuleSpec, as_specs, load_rules
 
@@ -50,6 +51,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_dumps = orjson.dumps
+_SORT_KEYS = orjson.OPT_SORT_KEYS
+_sha256 = hashlib.sha256
 
 # A rule that raises on every firing it causes must not keep one step busy forever.
 _MAX_RULE_ERRORS_PER_RUN = 10_000
@@ -101,60 +106,54 @@ class _Decisions(Listener):
         self._time_text = ""
 
     def on_fire(self, match: Match, result: Any) -> None:
+        # Once per firing, and for most firings once per decision: Python steps count
+        # here (the replay's decision path). Hence the inlined calls below.
         ctx = self._ctx
-        if not ctx.pending:
+        emissions = ctx.pending
+        if not emissions:
             return
-        emissions = ctx.take_pending()
+        ctx.pending = []  # ctx.take_pending(), inline
         rule = match.production.name
         at_ms = ctx.now_ms
         if at_ms != self._time_ms:  # one event's decisions share one formatted time
             self._time_ms, self._time_text = at_ms, format_ms(at_ms)
         out = self.out
         by_rule = self.by_rule
-        default: tuple[tuple[str, str], ...] | None = None
-        for key, payload, refs in emissions:
-            if refs is None:
+        default = None  # the match's facts, made once for all its emissions
+        refs: Sequence[tuple[str, str]]
+        objects: tuple[Mapping[str, str], ...]
+        for key, payload, named in emissions:
+            if named is None:  # the common case: the facts of the match
                 if default is None:
-                    default = fact_refs(match.facts)
-                refs = default
+                    default = fact_refs_and_objects(match.facts)
+                refs, objects = default
+            else:  # facts named by the action
+                refs = named
+                objects = tuple([{"type": t, "id": i} for t, i in named])
+            # The base id, decision_id_of(rule, key, at_ms, refs, payload) inline (the
+            # tests check the pipeline's ids against it).
             try:
-                did = self._decision_id(rule, key, at_ms, refs, payload)
-            except RuleError as exc:  # a payload that is not JSON
-                self._pipeline._rule_error(exc, self._pipeline._event)
+                canonical = _dumps([rule, key, at_ms, refs, payload, 0], option=_SORT_KEYS)
+            except TypeError as exc:  # a payload that is not JSON
+                self._pipeline._rule_error(not_json_error(exc, rule), self._pipeline._event)
                 continue
-            decision = make_decision(
-                did,
-                rule,
-                key,
-                self._time_text,
-                payload,
-                tuple([{"type": t, "id": i} for t, i in refs]),
-            )
+            did = _sha256(canonical).hexdigest()[:32]
+            # The first firing with this base id keeps it; the n-th gets occurrence n - 1.
+            # setdefault: one dict operation for a first firing (nearly all of them).
+            first = (1, at_ms, self.step)
+            seen = self.occurrences.setdefault(did, first)
+            if seen is first:
+                prune_after = self._prune_after_ms
+                if prune_after is None:
+                    self._prune_after_ms = at_ms + _OCCURRENCE_HORIZON_MS
+                elif at_ms >= prune_after:
+                    self._prune()
+            else:
+                self.occurrences[did] = (seen[0] + 1, at_ms, self.step)
+                did = decision_id_of(rule, key, at_ms, refs, payload, seen[0])
             by_rule[rule] = by_rule.get(rule, 0) + 1
             if out is not None:
-                out.append(decision)
-
-    def _decision_id(
-        self,
-        rule: str,
-        key: str,
-        at_ms: int,
-        refs: tuple[tuple[str, str], ...],
-        payload: Mapping[str, Any],
-    ) -> str:
-        base = decision_id_of(rule, key, at_ms, refs, payload)
-        occurrences = self.occurrences
-        seen = occurrences.get(base)
-        if seen is None:
-            occurrences[base] = (1, at_ms, self.step)
-            prune_after = self._prune_after_ms
-            if prune_after is None:
-                self._prune_after_ms = at_ms + _OCCURRENCE_HORIZON_MS
-            elif at_ms >= prune_after:
-                self._prune()
-            return base
-        occurrences[base] = (seen[0] + 1, at_ms, self.step)
-        return decision_id_of(rule, key, at_ms, refs, payload, seen[0])
+                out.append(make_decision(did, rule, key, self._time_text, payload, objects))
 
     def _prune(self) -> None:
         # A firing's event time is an admitted event's ts (>= watermark - lateness) or a

@@ -27,6 +27,7 @@ __all__ = [
     "decision_id_of",
     "encode_event",
     "make_decision",
+    "not_json_error",
 ]
 
 DEAD_LETTER_REASONS: tuple[str, ...] = (
@@ -43,13 +44,22 @@ _new = object.__new__
 _SORT_KEYS = orjson.OPT_SORT_KEYS
 
 
+def not_json_error(exc: TypeError, rule: str) -> RuleError:
+    """The rule's error for a payload orjson could not encode (``exc``): the rule's fault.
+
+    The same error as ``raise not_json_error(exc, rule) from exc``, for a caller that hands
+    it on rather than raising it (the pipeline).
+    """
+    error = RuleError(f"decision payload is not JSON-serialisable: {exc}", production=rule)
+    error.__cause__ = exc
+    return error
+
+
 def _dumps(value: Any, *, rule: str, sort: bool = False) -> bytes:
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort else 0)
     except TypeError as exc:  # a payload that is not JSON: the rule's fault
-        raise RuleError(
-            f"decision payload is not JSON-serialisable: {exc}", production=rule
-        ) from exc
+        raise not_json_error(exc, rule) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,9 +207,7 @@ def decision_id_of(
             [rule, key, event_time_ms, facts, payload, occurrence], option=_SORT_KEYS
         )
     except TypeError as exc:  # a payload that is not JSON: the rule's fault
-        raise RuleError(
-            f"decision payload is not JSON-serialisable: {exc}", production=rule
-        ) from exc
+        raise not_json_error(exc, rule) from exc
     return _sha256(canonical).hexdigest()[:32]
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "fact_id",
     "fact_ref",
     "fact_refs",
+    "fact_refs_and_objects",
 ]
 
 ORDER_TTL_MS = 60 * 60 * 1000
@@ -118,3 +119,28 @@ def fact_refs(facts: Iterable[Mapping[str, Any]]) -> tuple[tuple[str, str], ...]
         else:
             refs.append((name, fact_id(fact)))
     return tuple(refs)
+
+
+def fact_refs_and_objects(
+    facts: Iterable[Mapping[str, Any]],
+) -> tuple[list[tuple[str, str]], tuple[dict[str, str], ...]]:
+    """``fact_refs`` of ``facts`` (as a list), and the same refs as a decision's ``facts``
+    lists them, ``{"type": name, "id": id}``: both in one pass, once per firing (the
+    pipeline's path: the pairs go into the decision id, the objects into the decision)."""
+    refs = []
+    objects = []
+    for fact in facts:
+        cls = type(fact)
+        known = _REF_OF.get(cls)
+        if known is None:
+            known = _REF_OF[cls] = (cls.__name__, getattr(cls, "id_field", None))
+        name, field = known
+        if field is not None and field in fact:
+            fid = fact[field]
+            if type(fid) is not str:  # str() of a str is itself, but a call
+                fid = str(fid)
+        else:
+            fid = fact_id(fact)
+        refs.append((name, fid))
+        objects.append({"type": name, "id": fid})
+    return refs, tuple(objects)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamrules.codec import Event, Record, decode
-from streamrules.facts import Incident, Order
+from streamrules.codec import Decision, Event, Record, decode
+from streamrules.codec.encode import decision_id_of
+from streamrules.errors import RuleError
+from streamrules.facts import Incident, Order, RuleContext
 from streamrules.pipeline import DEFAULT_RULES, DeadLetter, Pipeline, StepResult
+from streamrules.rete import Fact, Production, V
 from tests.oracle.events import acked, opened, order, record, resolved
 from tests.oracle.streams import generate
 
@@ -234,6 +238,82 @@ def test_two_identical_firings_never_share_a_decision_id(tmp_path: Path) -> None
     assert len(out.decisions) == 2
     assert out.decisions[0].decision_id != out.decisions[1].decision_id
     assert out.decisions[0].facts == out.decisions[1].facts
+
+
+# JSON values as rules write them: non-ASCII text, floats, 64-bit integers, nested lists
+# and objects (orjson's range: it is the encoder of both ids and output).
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+EMISSIONS = st.lists(
+    st.tuples(
+        st.text(max_size=5),  # key
+        st.dictionaries(st.text(max_size=4), JSON_VALUES, max_size=4),  # payload
+        st.none() | st.lists(st.tuples(st.text(max_size=3), st.text(max_size=3)), max_size=2),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+def emitter(emissions: list[tuple[str, dict[str, Any], list[tuple[str, str]] | None]]) -> Any:
+    """A production emitting ``emissions`` for every order, each twice (same inputs)."""
+
+    @Production(V("o") << Order(), name="emitter")
+    def emit_all(o: Fact, ctx: RuleContext) -> None:
+        for key, payload, facts in emissions * 2:
+            if facts is None:
+                ctx.emit(key, payload)
+            else:
+                ctx.emit(key, payload, facts=facts)
+
+    return emit_all
+
+
+@settings(max_examples=60, deadline=None)
+@given(emissions=EMISSIONS)
+def test_decisions_are_those_of_the_reference_functions(
+    emissions: list[tuple[str, dict[str, Any], list[tuple[str, str]] | None]],
+) -> None:
+    # The pipeline makes ids and decisions its own way (one inline encoding, counters in
+    # one dict, make_decision): they must be Decision.create's, with the occurrence
+    # counted over every earlier firing with the same inputs, in this step and earlier.
+    p = Pipeline([emitter(emissions)])
+    # Two orders at one time (explicit facts then repeat across steps), one later.
+    events = [order("o-1"), order("o-2"), order("o-3", "2026-11-26T10:00:00.5Z")]
+    got = [d for i, e in enumerate(events) for d in p.process(rec(e, i)).decisions]
+    want = []
+    seen: dict[tuple[Any, ...], int] = {}
+    for e in events:
+        at_ms = dec_ms(e["ts"])
+        for key, payload, facts in emissions * 2:
+            refs = [("Order", e["order_id"])] if facts is None else list(facts)
+            same = (key, at_ms, tuple(refs), orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))
+            n = seen[same] = seen.get(same, -1) + 1
+            want.append(Decision.create("emitter", key, at_ms, payload, refs, n))
+    assert got == want
+    assert [d.to_json() for d in got] == [d.to_json() for d in want]
+
+
+def test_a_non_json_payload_is_the_reference_rule_error(tmp_path: Path) -> None:
+    @Production(V("o") << Order(), name="not_json")
+    def not_json(o: Fact, ctx: RuleContext) -> None:
+        ctx.emit("k", {"x": {1, 2}})
+
+    p = Pipeline([not_json])
+    (dead,) = p.process(rec(order())).dead_letters
+    with pytest.raises(RuleError) as caught:
+        decision_id_of("not_json", "k", 0, [], {"x": {1, 2}})
+    cause = caught.value.__cause__
+    assert dead.message == f"{caught.value}: {type(cause).__name__}: {cause}"
 
 
 def test_same_input_gives_the_same_decisions_and_ids_in_fresh_pipelines() -> None:
