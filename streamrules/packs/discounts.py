@@ -35,12 +35,15 @@ def discount_for(order: Fact) -> tuple[int, list[str]]:
     """
     if order["weekday"] == FRIDAY:  # the fact's weekday is taken in UTC
         return 0, ["friday"]
-    candidates: dict[str, int] = {}
+    pct = 0  # the largest candidate so far: discounts do not stack
+    reasons: list[str] = []
     if order["logged_in"]:
-        candidates["logged_in"] = LOGGED_IN_PCT
+        pct = max(pct, LOGGED_IN_PCT)
+        reasons.append("logged_in")
     if order["item_count"] > 2:
-        candidates["more_than_2_items"] = MORE_THAN_2_ITEMS_PCT
-    return max(candidates.values(), default=0), sorted(candidates)
+        pct = max(pct, MORE_THAN_2_ITEMS_PCT)
+        reasons.append("more_than_2_items")
+    return pct, sorted(reasons)
 
 
 @Production(V("order") << Order(), name="discount")

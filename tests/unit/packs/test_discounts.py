@@ -116,3 +116,24 @@ def test_order_fact_lives_one_hour() -> None:
     # once expired, the same order id is a new order, not a duplicate
     d.send(order("o-1", "2026-11-26T11:00:00Z"))
     assert len(d.decisions) == 2 and d.stats()["duplicates"] == 0
+
+
+def test_discount_for_every_case_against_the_contract_text() -> None:
+    from itertools import product
+
+    from streamrules.packs.discounts import discount_for
+
+    def contract(weekday: int, logged_in: bool, item_count: int) -> tuple[int, list[str]]:
+        # Section 6, word for word: candidates, the largest one (0 if none), reasons sorted.
+        if weekday == 4:
+            return 0, ["friday"]
+        candidates = {}
+        if logged_in:
+            candidates["logged_in"] = 20
+        if item_count > 2:
+            candidates["more_than_2_items"] = 30
+        return max(candidates.values(), default=0), sorted(candidates)
+
+    for weekday, logged_in, item_count in product(range(7), (False, True), range(6)):
+        fact = Order(weekday=weekday, logged_in=logged_in, item_count=item_count)
+        assert discount_for(fact) == contract(weekday, logged_in, item_count)
