@@ -24,7 +24,7 @@ import orjson
 
 from streamrules.codec import Decision, Event, Record, topic_for_type
 from streamrules.codec.decode import Decoder
-from streamrules.codec.encode import decision_id_of, make_decision, not_json_error
+from streamrules.codec.encode import decision_id_of, not_json_error
 from streamrules.codec.events import positional_maker
 from streamrules.codec.timefmt import format_ms
 from streamrules.errors import DecodeError, RuleError
@@ -83,6 +83,7 @@ class StepResult:
 
 
 _make_step = positional_maker(StepResult)  # one per process() call
+_make_decision = positional_maker(Decision)  # one per decision: the hot path
 
 
 class _Decisions(Listener):
@@ -153,7 +154,7 @@ class _Decisions(Listener):
                 did = decision_id_of(rule, key, at_ms, refs, payload, seen[0])
             by_rule[rule] = by_rule.get(rule, 0) + 1
             if out is not None:
-                out.append(make_decision(did, rule, key, self._time_text, payload, objects))
+                out.append(_make_decision(did, rule, key, self._time_text, payload, objects))
 
     def _prune(self) -> None:
         # A firing's event time is an admitted event's ts (>= watermark - lateness) or a

@@ -26,7 +26,6 @@ __all__ = [
     "decision_id",
     "decision_id_of",
     "encode_event",
-    "make_decision",
     "not_json_error",
 ]
 
@@ -40,7 +39,6 @@ DEAD_LETTER_REASONS: tuple[str, ...] = (
 # Kafka headers are small; a message is for a human reading the dead-letter topic.
 _MESSAGE_LIMIT = 1000
 _sha256 = hashlib.sha256
-_new = object.__new__
 _SORT_KEYS = orjson.OPT_SORT_KEYS
 
 
@@ -132,47 +130,6 @@ class Decision:
             obj["payload"],
             tuple(obj["facts"]),
         )
-
-
-class _DecisionSlots:
-    """``Decision``'s slots without its frozen ``__setattr__``: what ``make_decision`` fills."""
-
-    __slots__ = Decision.__slots__  # the same layout (checked by the tests)
-    decision_id: str
-    rule: str
-    key: str
-    event_time: str
-    payload: Mapping[str, Any]
-    facts: tuple[Mapping[str, str], ...]
-
-
-def make_decision(
-    decision_id: str,
-    rule: str,
-    key: str,
-    event_time: str,
-    payload: Mapping[str, Any],
-    facts: tuple[Mapping[str, str], ...],
-) -> Decision:
-    """``Decision(decision_id, rule, key, event_time, payload, facts)`` at half the cost:
-    the pipeline makes one per decision.
-
-    A frozen dataclass can only set its fields through ``object.__setattr__`` (its
-    ``__init__`` does), or through the slot descriptors (``positional_maker``); both are
-    C calls that cost more than the object. Here the fields are set by plain attribute
-    stores on an object of a class with the same slots and no ``__setattr__``, which then
-    becomes a ``Decision`` (``__class__`` may change between classes of identical layout):
-    the same object as constructing it, frozen from then on.
-    """
-    d = _new(_DecisionSlots)
-    d.decision_id = decision_id
-    d.rule = rule
-    d.key = key
-    d.event_time = event_time
-    d.payload = payload
-    d.facts = facts
-    d.__class__ = Decision  # type: ignore[assignment]
-    return d  # type: ignore[return-value]
 
 
 def decision_id(

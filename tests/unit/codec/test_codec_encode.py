@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from streamrules.codec import (
     decision_id,
     format_ms,
 )
-from streamrules.codec.encode import _DecisionSlots, decision_id_of, make_decision
+from streamrules.codec.encode import decision_id_of
 from streamrules.errors import RuleError
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "topics" / "schemas"
@@ -136,23 +135,3 @@ def test_decision_id_of_pairs_is_the_same_id() -> None:
     assert decision_id_of("r", "k", 1, (), {}) == decision_id("r", "k", 1, [], {})
     with pytest.raises(RuleError):
         decision_id_of("r", "k", 1, (), {"x": object()})
-
-
-def test_made_decisions_are_constructed_ones() -> None:
-    # make_decision (the pipeline's constructor) fills a look-alike and makes it a Decision.
-    payload = {"order_id": "o-1", "reasons": ["logged_in"], "x": 1.5}
-    facts = ({"type": "Order", "id": "o-1"}, {"type": "Incident", "id": "\u00e9"})
-    args = ("id", "discount", "c-\u00e9", "2026-11-27T10:00:00Z", payload, facts)
-    made = make_decision(*args)
-    built = Decision(*args)
-    assert type(made) is Decision
-    assert made == built and repr(made) == repr(built)
-    assert made.to_json() == built.to_json()
-    assert dataclasses.astuple(made) == dataclasses.astuple(built)
-    assert made.payload is payload and made.facts is facts
-    assert not hasattr(made, "__dict__")
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        made.rule = "other"  # type: ignore[misc]
-    # The look-alike must keep Decision's layout, whatever fields Decision gets.
-    assert _DecisionSlots.__slots__ == Decision.__slots__  # type: ignore[attr-defined]
-    assert [f.name for f in dataclasses.fields(Decision)] == list(Decision.__slots__)  # type: ignore[attr-defined]

@@ -54,3 +54,29 @@ def test_made_objects_stay_frozen_and_need_every_field() -> None:
         made.topic = "u"  # type: ignore[misc]
     with pytest.raises(TypeError):
         _make_record("t", 0, 0, None, b"")  # no default is filled in: all positional
+
+
+def test_made_decisions_are_constructed_ones() -> None:
+    # The maker fills a look-alike of the class and makes it one: the same object.
+    payload = {"order_id": "o-1", "reasons": ["logged_in"], "x": 1.5}
+    facts = ({"type": "Order", "id": "o-1"}, {"type": "Incident", "id": "\u00e9"})
+    args = ("id", "discount", "c-\u00e9", "2026-11-27T10:00:00Z", payload, facts)
+    made = _make_decision(*args)
+    built = Decision(*args)
+    assert type(made) is Decision
+    assert made == built and repr(made) == repr(built)
+    assert made.to_json() == built.to_json()
+    assert dataclasses.astuple(made) == dataclasses.astuple(built)
+    assert made.payload is payload and made.facts is facts
+    assert not hasattr(made, "__dict__")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.rule = "other"  # type: ignore[misc]
+
+
+def test_a_class_it_cannot_copy_is_refused() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class NoSlots:
+        a: int
+
+    with pytest.raises(TypeError, match="not a slotted dataclass"):
+        positional_maker(NoSlots)
