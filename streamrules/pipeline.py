@@ -13,7 +13,6 @@ agenda until it is empty.
 from __future__ import annotations
 
 import gc
-import hashlib
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,7 +23,7 @@ import orjson
 
 from streamrules.codec import Decision, Event, Record, topic_for_type
 from streamrules.codec.decode import Decoder
-from streamrules.codec.encode import decision_id_of, not_json_error
+from streamrules.codec.encode import decision_id_of
 from streamrules.codec.events import positional_maker
 from streamrules.codec.timefmt import format_ms
 from streamrules.errors import DecodeError, RuleError
@@ -52,9 +51,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_dumps = orjson.dumps
-_SORT_KEYS = orjson.OPT_SORT_KEYS
-_sha256 = hashlib.sha256
 
 # A rule that raises on every firing it causes must not keep one step busy forever.
 _MAX_RULE_ERRORS_PER_RUN = 10_000
@@ -118,6 +114,16 @@ class _Decisions(Listener):
         at_ms = ctx.now_ms
         if at_ms != self._time_ms:  # one event's decisions share one formatted time
             self._time_ms, self._time_text = at_ms, format_ms(at_ms)
+        # A firing of a time already behind watermark - lateness (only the clock's: a timer
+        # a rule set in the past) is told apart by the watermark, and its counter kept by
+        # it: counters are dropped once their time is that far behind (see _prune), yet
+        # the same past time may fire again later.
+        clock = self._clock
+        watermark = clock.watermark_ms
+        late: int | None = None
+        kept_ms = at_ms
+        if watermark is not None and at_ms < watermark - clock.allowed_lateness_ms:
+            late = kept_ms = watermark
         out = self.out
         by_rule = self.by_rule
         default = None  # the match's facts, made once for all its emissions
@@ -131,35 +137,35 @@ class _Decisions(Listener):
             else:  # facts named by the action
                 refs = named
                 objects = tuple([{"type": t, "id": i} for t, i in named])
-            # The base id, decision_id_of(rule, key, at_ms, refs, payload) inline (the
-            # tests check the pipeline's ids against it).
             try:
-                canonical = _dumps([rule, key, at_ms, refs, payload, 0], option=_SORT_KEYS)
-            except TypeError as exc:  # a payload that is not JSON
-                self._pipeline._rule_error(not_json_error(exc, rule), self._pipeline._event)
+                did = decision_id_of(rule, key, at_ms, refs, payload, 0, late)
+            except RuleError as exc:  # a payload that is not JSON
+                self._pipeline._rule_error(exc, self._pipeline._event)
                 continue
-            did = _sha256(canonical).hexdigest()[:32]
             # The first firing with this base id keeps it; the n-th gets occurrence n - 1.
             # setdefault: one dict operation for a first firing (nearly all of them).
-            first = (1, at_ms, self.step)
+            first = (1, kept_ms, self.step)
             seen = self.occurrences.setdefault(did, first)
             if seen is first:
                 prune_after = self._prune_after_ms
                 if prune_after is None:
-                    self._prune_after_ms = at_ms + _OCCURRENCE_HORIZON_MS
-                elif at_ms >= prune_after:
+                    self._prune_after_ms = kept_ms + _OCCURRENCE_HORIZON_MS
+                elif kept_ms >= prune_after:
                     self._prune()
             else:
-                self.occurrences[did] = (seen[0] + 1, at_ms, self.step)
-                did = decision_id_of(rule, key, at_ms, refs, payload, seen[0])
+                self.occurrences[did] = (seen[0] + 1, kept_ms, self.step)
+                did = decision_id_of(rule, key, at_ms, refs, payload, seen[0], late)
             by_rule[rule] = by_rule.get(rule, 0) + 1
             if out is not None:
                 out.append(_make_decision(did, rule, key, self._time_text, payload, objects))
 
     def _prune(self) -> None:
-        # A firing's event time is an admitted event's ts (>= watermark - lateness) or a
-        # due time on the clock, and clock firings of one time all happen in one step:
-        # counters behind watermark - lateness, from earlier steps, are dead weight.
+        # A counter's time is its firing's event time, at least watermark - lateness when
+        # it fired (an admitted event's ts, or a due time on the clock), or for a late
+        # clock firing the watermark then. No later firing can have the same base id once
+        # that time is behind watermark - lateness: an on-time firing's event time is not,
+        # and a late one's id holds a watermark, which never moves back. Hence counters
+        # behind watermark - lateness (with a margin), from earlier steps, are dead weight.
         watermark = self._clock.watermark_ms or 0
         horizon = watermark - self._clock.allowed_lateness_ms - _OCCURRENCE_HORIZON_MS
         step = self.step

@@ -139,13 +139,19 @@ def decision_id(
     facts: Sequence[tuple[str, str]],
     payload: Mapping[str, Any],
     occurrence: int = 0,
+    late_at_ms: int | None = None,
 ) -> str:
     """Deterministic id of one firing: sha256 of a canonical encoding, hex, 32 chars.
 
     ``occurrence`` counts earlier firings with the same other inputs, so that two firings
     never share an id. Payload keys are sorted; tuples and lists encode alike.
+    ``late_at_ms``: for a firing caused by the clock whose time is already behind the
+    watermark minus the allowed lateness (a timer a rule set in the past), the watermark
+    then; it is part of the id (see ``Pipeline``: the counters of such times cannot be
+    kept forever, the watermark tells such firings apart instead).
     """
-    return decision_id_of(rule, key, event_time_ms, [[t, i] for t, i in facts], payload, occurrence)
+    refs = [[t, i] for t, i in facts]
+    return decision_id_of(rule, key, event_time_ms, refs, payload, occurrence, late_at_ms)
 
 
 def decision_id_of(
@@ -155,17 +161,19 @@ def decision_id_of(
     facts: Sequence[Sequence[str]],
     payload: Mapping[str, Any],
     occurrence: int = 0,
+    late_at_ms: int | None = None,
 ) -> str:
     """``decision_id`` for facts already given as ``(type, id)`` pairs, not unpacked again
     (the pipeline's path: it has checked them). The same id: orjson writes tuples and
     lists alike."""
+    canonical: list[Any] = [rule, key, event_time_ms, facts, payload, occurrence]
+    if late_at_ms is not None:
+        canonical.append(late_at_ms)
     try:
-        canonical = orjson.dumps(
-            [rule, key, event_time_ms, facts, payload, occurrence], option=_SORT_KEYS
-        )
+        encoded = orjson.dumps(canonical, option=_SORT_KEYS)
     except TypeError as exc:  # a payload that is not JSON: the rule's fault
         raise not_json_error(exc, rule) from exc
-    return _sha256(canonical).hexdigest()[:32]
+    return _sha256(encoded).hexdigest()[:32]
 
 
 def dead_letter_headers(record: Record, reason: str, message: str) -> list[tuple[str, bytes]]:

@@ -240,6 +240,47 @@ def test_two_identical_firings_never_share_a_decision_id(tmp_path: Path) -> None
     assert out.decisions[0].facts == out.decisions[1].facts
 
 
+PAST_TIMER = textwrap.dedent(
+    """
+    from streamrules.facts import Order
+    from streamrules.rete import Fact, Production, V
+
+    class Beep(Fact):
+        pass
+
+    @Production(V("o") << Order())
+    def set_past_timer(o, ctx):
+        ctx.schedule(0, Beep(n=1))  # the epoch: far behind any watermark
+
+    @Production(Beep(n=V("n")))
+    def beep(n, ctx):
+        ctx.emit("k", {"n": n})
+    """
+)
+
+
+def test_firings_of_a_time_far_behind_the_watermark_never_share_an_id(tmp_path: Path) -> None:
+    # A timer set in the past fires with its own (old) time as event time, at the next
+    # event. Counters of old times are dropped as the watermark moves on, yet the same
+    # past time fires again: such firings are told apart by the watermark at firing.
+    rules = tmp_path / "past_timer.py"
+    rules.write_text(PAST_TIMER)
+    p = Pipeline([*DEFAULT_RULES, str(rules)])  # (the discount decisions prune counters)
+
+    def beeps(i: int, ts: str) -> list[str]:
+        out = [d for d in p.process(rec(order(f"o-{i}", ts), i)).decisions if d.rule == "beep"]
+        assert [d.event_time for d in out] == ["1970-01-01T00:00:00Z"]
+        return [d.decision_id for d in out]
+
+    ids = []
+    for i in range(12):  # an order every 10 simulated minutes: many prunings apart
+        ids += beeps(i, f"2026-11-26T{10 + i // 6:02d}:{i % 6}0:00Z")
+    assert len(set(ids)) == 12
+    # Two orders at one time: the counter tells their firings apart.
+    ids += beeps(20, "2026-11-26T12:00:00Z") + beeps(21, "2026-11-26T12:00:00Z")
+    assert len(set(ids)) == 14
+
+
 # JSON values as rules write them: non-ASCII text, floats, 64-bit integers, nested lists
 # and objects (orjson's range: it is the encoder of both ids and output).
 JSON_VALUES = st.recursive(
