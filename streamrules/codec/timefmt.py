@@ -141,6 +141,7 @@ def _minute_prefix(minute: int) -> str:
     if date is None:
         if len(_DATES) > 4096:
             _DATES.clear()
-        date = _DATES[day] = f"{_EPOCH + timedelta(days=day):%Y-%m-%d}"
+        d = _EPOCH + timedelta(days=day)  # (not %Y: it drops the zeros of years < 1000)
+        date = _DATES[day] = f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
     hours, minutes = divmod(rest, 60)
     return f"{date}T{hours:02d}:{minutes:02d}:"

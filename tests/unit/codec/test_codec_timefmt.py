@@ -222,3 +222,12 @@ def test_parse_rfc3339_takes_ascii_digits_only() -> None:
 
     with pytest.raises(ValueError, match="must be an RFC 3339 date-time"):
         parse_rfc3339("\uff12026-11-27T10:00:00Z")  # a full-width digit two
+
+
+def test_format_ms_writes_four_digit_years() -> None:
+    from streamrules.codec.timefmt import format_ms
+
+    _, ms = parse_checked("0999-01-01T00:00:00Z")
+    assert format_ms(ms) == "0999-01-01T00:00:00Z"
+    _, ms = parse_checked("0001-02-03T04:05:06.007Z")
+    assert format_ms(ms) == "0001-02-03T04:05:06.007Z"
