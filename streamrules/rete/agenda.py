@@ -150,7 +150,10 @@ class Match:
     def facts(self) -> tuple[Fact, ...]:
         """The facts matched by the positive patterns, in condition order."""
         b = self._binds
-        return tuple([b[i].fact for i in self._token.node.info.fact_slots])  # type: ignore[attr-defined]
+        slots: tuple[int, ...] = self._token.node.info.fact_slots  # type: ignore[attr-defined]
+        if len(slots) == 1:  # the usual match of a stream's rule: one fact
+            return (b[slots[0]].fact,)
+        return tuple([b[i].fact for i in slots])
 
     @property
     def bindings(self) -> dict[str, Any]:

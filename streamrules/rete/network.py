@@ -512,7 +512,29 @@ class ReteNetwork:
                 if not s:
                     self._logical_gone.append(w)
 
-    def _args(self, t: Token) -> dict[str, Any]:
+    def _args(self, t: Token) -> tuple[list[Any], dict[str, Any]]:
+        """The action's arguments: by position (``Production.positional``: every one
+        known, in order), else all by keyword."""
+        node: PNode = t.node  # type: ignore[assignment]
+        prod = node.prod
+        b = t.binds
+        if prod.positional and not prod.var_kw:
+            args: list[Any] = []
+            for name, slot, _ in node.info.plan:
+                if slot >= 0:
+                    v = b[slot]
+                    args.append(v.fact if type(v) is WME else v)
+                elif slot == NET_ARG:
+                    args.append(self)
+                elif name in self._injected:
+                    args.append(self._injected[name])
+                else:  # left to its default, or missing: keywords say which
+                    break
+            else:
+                return args, {}
+        return [], self._kwargs(t)
+
+    def _kwargs(self, t: Token) -> dict[str, Any]:
         node: PNode = t.node  # type: ignore[assignment]
         prod = node.prod
         b = t.binds
@@ -547,7 +569,7 @@ class ReteNetwork:
         if not t.fired:
             t.fired = True
             self.agenda.gone()
-        kw = self._args(t)
+        args, kw = self._args(t)
         hooks = self._on_fire
         # Made before the action runs: a modify in the action may renew this very token.
         m = Match(self, t) if hooks else None
@@ -556,7 +578,7 @@ class ReteNetwork:
         self._firing = t
         self._firing_count = t.count
         try:
-            result = prod.__wrapped__(**kw)
+            result = prod.__wrapped__(*args, **kw)
         except Exception as exc:
             raise RuleError(
                 f"action raised {type(exc).__name__}: {exc}", production=prod.name

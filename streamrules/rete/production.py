@@ -27,6 +27,9 @@ class Production:
         self.__wrapped__: Callable[..., Any] | None = None
         self.params: list[tuple[str, bool]] = []
         self.var_kw = False
+        # Whether the action can take its arguments by position, in ``params`` order (the
+        # cheaper call: no keyword dict per firing).
+        self.positional = True
 
     @property
     def name(self) -> str:
@@ -48,6 +51,11 @@ class Production:
                     self.var_kw = True
                 elif p.kind is not inspect.Parameter.VAR_POSITIONAL:
                     self.params.append((p.name, p.default is not inspect.Parameter.empty))
+                    if p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
+                        self.positional = False
+            # *args would take what positional arguments are left: keep keywords then.
+            if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in sig.parameters.values()):
+                self.positional = False
             for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
                 if hasattr(func, attr):
                     setattr(self, attr, getattr(func, attr))

@@ -721,3 +721,42 @@ def test_logical_fact_asserted_after_the_action_renewed_its_own_match_is_unsuppo
     assert net.run(1) == 1
     assert not any(isinstance(f, Note) for f in net.facts)
     assert [m.bindings["c"] for m in net.new_matches] == [2]  # the renewed match
+
+
+def test_actions_get_their_arguments_by_position_or_keyword_alike() -> None:
+    # Actions whose parameters can all be given by position are called that way (no
+    # keyword dict per firing); the others by keyword, with the same values.
+    net = ReteNetwork()
+    net.inject("extra", "x")
+    seen: list[tuple[Any, ...]] = []
+
+    @Production(V("o") << Order(id=V("i")), name="plain")
+    def plain(i: int, o: Fact, net: ReteNetwork, extra: str) -> None:
+        seen.append(("plain", i, o["id"], net is not None, extra))
+
+    @Production(V("o") << Order(id=V("i")), name="kwonly")
+    def kwonly(i: int, *, o: Fact, extra: str) -> None:
+        seen.append(("kwonly", i, o["id"], extra))
+
+    @Production(V("o") << Order(id=V("i")), name="defaulted")
+    def defaulted(i: int, missing: str = "d", extra: str = "-") -> None:
+        seen.append(("defaulted", i, missing, extra))
+
+    @Production(V("o") << Order(id=V("i")), name="starred")
+    def starred(i: int, *rest: Any, **kw: Any) -> None:
+        seen.append(("starred", i, rest, sorted(kw)))
+
+    for p in (plain, kwonly, defaulted, starred):
+        net.add_production(p)
+    net.add_fact(Order(id=7))
+    net.run()
+    assert sorted(seen, key=repr) == sorted(
+        [
+            ("plain", 7, 7, True, "x"),
+            ("kwonly", 7, 7, "x"),
+            ("defaulted", 7, "d", "x"),
+            ("starred", 7, (), ["extra", "net", "o"]),
+        ],
+        key=repr,
+    )
+    assert plain.positional and not kwonly.positional and not starred.positional
