@@ -168,10 +168,18 @@ class _Decisions(Listener):
         # behind watermark - lateness (with a margin), from earlier steps, are dead weight.
         watermark = self._clock.watermark_ms or 0
         horizon = watermark - self._clock.allowed_lateness_ms - _OCCURRENCE_HORIZON_MS
+        # Counters come in about time order (first firings): those from the front up to
+        # the first one still needed go. One behind it that could go stays until a later
+        # pruning gets to it: the map stays bounded, and a pruning costs what it drops.
         step = self.step
-        self.occurrences = {
-            k: v for k, v in self.occurrences.items() if v[1] >= horizon or v[2] == step
-        }
+        occurrences = self.occurrences
+        gone = []
+        for k, (_, at_ms, at_step) in occurrences.items():
+            if at_ms >= horizon or at_step == step:
+                break
+            gone.append(k)
+        for k in gone:
+            del occurrences[k]
         self._prune_after_ms = watermark + _OCCURRENCE_HORIZON_MS
 
 

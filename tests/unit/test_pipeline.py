@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from streamrules.codec import Decision, Event, Record, decode
 from streamrules.codec.encode import decision_id_of
+from streamrules.codec.timefmt import format_ms
 from streamrules.errors import RuleError
 from streamrules.facts import Incident, Order, RuleContext
 from streamrules.pipeline import DEFAULT_RULES, DeadLetter, Pipeline, StepResult
@@ -453,3 +454,14 @@ def test_freeze_and_thaw_give_the_collector_back_as_it_was() -> None:
         thaw_startup_objects()
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def test_decision_counters_stay_bounded_on_a_long_stream() -> None:
+    # The occurrence counters behind the watermark are dropped as it moves on: two
+    # simulated hours of an order a second keep a few minutes of them, not 7,200.
+    p = Pipeline()
+    start = 1_764_151_200_000  # 2026-11-26T10:00:00Z
+    for i in range(7200):
+        ts = format_ms(start + i * 1000)
+        assert len(p.process(rec(order(f"o-{i}", ts), i)).decisions) == 1
+    assert len(p._decisions.occurrences) < 1000
