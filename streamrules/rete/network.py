@@ -291,7 +291,8 @@ class ReteNetwork:
         if w.tokens:
             kill_many(list(w.tokens))
         for a in amems:
-            for node in a.remove_snapshot():
+            rsnap = a._rsnap
+            for node in rsnap if rsnap is not None else a.remove_snapshot():
                 node.right_remove(w)
         w.alive = False
         del self._wmes[id(w.fact)]
