@@ -187,7 +187,7 @@ class AlphaMemory:
     def insert(self, w: WME) -> None:
         was_empty = not self.items
         self.items[w] = None
-        w.amems[self] = None
+        w.amems.append(self)
         d = w.data
         for ix in self.indexes.values():
             idx_add(ix.map, ix.get(d), w)
@@ -197,7 +197,7 @@ class AlphaMemory:
 
     def remove(self, w: WME) -> None:
         del self.items[w]
-        del w.amems[self]
+        w.amems.remove(self)
         d = w.data
         for ix in self.indexes.values():
             idx_remove(ix.map, ix.get(d), w)
@@ -373,6 +373,6 @@ class AlphaNetwork:
             del self.types[amem.cls]
         else:
             ti.refresh()
-        for w in list(amem.items):
-            del w.amems[amem]
+        for w in amem.items:
+            w.amems.remove(amem)
         amem.items.clear()

@@ -161,7 +161,13 @@ class BetaMemory(Node):
         if wme is not None:
             if wme.tag > r:
                 r = wme.tag
-            wme.tokens[t] = None
+            ts = wme.tokens  # (None, the only token, or a dict: see WME.tokens)
+            if ts is None:
+                wme.tokens = t
+            elif isinstance(ts, dict):
+                ts[t] = None
+            else:
+                wme.tokens = {ts: None, t: None}
         t.recency = r
         items = self.items
         if not items:
@@ -567,7 +573,13 @@ class PNode(Node):
         if wme is not None:
             if wme.tag > r:
                 r = wme.tag
-            wme.tokens[t] = None
+            ts = wme.tokens  # (None, the only token, or a dict: see WME.tokens)
+            if ts is None:
+                wme.tokens = t
+            elif isinstance(ts, dict):
+                ts[t] = None
+            else:
+                wme.tokens = {ts: None, t: None}
         t.recency = r
         self._enter(t)
 
@@ -592,7 +604,13 @@ class PNode(Node):
         else:
             parent.children = {ch: None, t: None}
         for w in wmes:
-            w.tokens[t] = None
+            ts = w.tokens
+            if ts is None:
+                w.tokens = t
+            elif isinstance(ts, dict):
+                ts[t] = None
+            else:
+                w.tokens = {ts: None, t: None}
         t.recency = recency
         self._enter(t)
 
@@ -655,8 +673,13 @@ class PNode(Node):
         del self.items[t]
         if self.xslots and t.wme is None:  # a cross join's match: in each fact's tokens
             b = t.binds
-            for i in self.xslots:
-                del b[i].tokens[t]
+            for i in self.xslots:  # (each fact has this and other matches: a dict)
+                w = b[i]
+                ts = w.tokens
+                if ts is t:
+                    w.tokens = None
+                else:
+                    del ts[t]
         if not t.fired:
             agenda = self.agenda
             agenda.live -= 1

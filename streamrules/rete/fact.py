@@ -87,8 +87,11 @@ class WME:
         self.cls: type = type(fact)
         self.tag = tag
         self.data = data
-        self.amems: dict[AlphaMemory, None] = {}
-        self.tokens: dict[Token, None] = {}
+        # The memories it is in (a list: a fact is in a few; a dict costs more per fact).
+        self.amems: list[AlphaMemory] = []
+        # Its tokens: none, the only one, or a dict of them (as Token.children; most facts
+        # of a stream are in one match).
+        self.tokens: dict[Token, None] | Token | None = None
         # None: asserted unconditionally; else the matches (tokens) supporting a logical fact.
         self.support: dict[Token, None] | None = None
         self.alive = True

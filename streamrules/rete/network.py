@@ -23,7 +23,7 @@ from streamrules.rete.cross import CrossJoinNode
 from streamrules.rete.fact import SELF, WME, Fact, user_value
 from streamrules.rete.negative import NccNode
 from streamrules.rete.production import Production
-from streamrules.rete.tokens import Token, kill_many
+from streamrules.rete.tokens import Token, kill_many, tokens_of
 
 log = logging.getLogger(__name__)
 
@@ -264,8 +264,8 @@ class ReteNetwork:
         w.cls = cls
         w.tag = self._tag
         w.data = d
-        w.amems = {}
-        w.tokens = {}
+        w.amems = []
+        w.tokens = None
         w.support = None
         w.alive = True
         d[SELF] = w
@@ -289,7 +289,7 @@ class ReteNetwork:
         for a in amems:
             a.remove(w)
         if w.tokens:
-            kill_many(list(w.tokens))
+            kill_many(tokens_of(w))
         for a in amems:
             rsnap = a._rsnap
             for node in rsnap if rsnap is not None else a.remove_snapshot():
@@ -414,9 +414,11 @@ class ReteNetwork:
         watching = self._watch_activations
         renewing: list[Token] = []  # the matches renewed in step 3, when listeners watch
         if w.tokens:
+            ts = w.tokens
+            tokens: Iterable[Token] = ts if isinstance(ts, dict) else (ts,)  # (not copied)
             if rebind or gone_joins:
                 doomed = []
-                for t in w.tokens:
+                for t in tokens:
                     src = t.node.src
                     if src is not None:
                         if src in rebind:
@@ -427,7 +429,7 @@ class ReteNetwork:
                         elif src in gone_joins or src in leaving:
                             doomed.append(t)
             else:  # the fact only left or entered memories (a control fact, say)
-                doomed = [t for t in w.tokens if (src := t.node.src) is not None and src in leaving]
+                doomed = [t for t in tokens if (src := t.node.src) is not None and src in leaving]
             if doomed:
                 kill_many(doomed)
             for t in renewing:  # listeners hear of the withdrawal now, in order

@@ -66,7 +66,13 @@ class Token:
         if wme is not None:
             if wme.tag > r:
                 r = wme.tag
-            wme.tokens[self] = None
+            ts = wme.tokens
+            if ts is None:
+                wme.tokens = self
+            elif isinstance(ts, dict):
+                ts[self] = None
+            else:
+                wme.tokens = {ts: None, self: None}
         self.recency: int = r
 
     def __repr__(self) -> str:
@@ -90,9 +96,23 @@ def _kill_all(stack: list[Token]) -> None:
             else:
                 push(ch)
         w = x.wme
-        if w is not None:
-            del w.tokens[x]
+        if w is not None:  # out of w.tokens (None, this token, or a dict)
+            ts = w.tokens
+            if ts is x:
+                w.tokens = None
+            else:
+                del ts[x]  # type: ignore[union-attr]
         x.node.drop_token(x)
+
+
+def tokens_of(w: WME) -> list[Token]:
+    """``w``'s tokens, as a list."""
+    ts = w.tokens
+    if ts is None:
+        return []
+    if isinstance(ts, dict):
+        return list(ts)
+    return [ts]
 
 
 def _unchild(t: Token) -> None:
