@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamrules.rete.alpha import AlphaMemory, Index, idx_add, idx_get, idx_remove, make_getter
 from streamrules.rete.fact import SELF, WME
-from streamrules.rete.tokens import Emit, Token, kill
+from streamrules.rete.tokens import UNTRACKED, Emit, Token, kill
 
 if TYPE_CHECKING:
     from streamrules.rete.agenda import Agenda
@@ -155,7 +155,7 @@ class BetaMemory(Node):
             parent.children = t
         elif isinstance(ch, dict):
             ch[t] = None
-        else:
+        elif ch is not UNTRACKED:
             parent.children = {ch: None, t: None}
         r = parent.recency
         if wme is not None:
@@ -567,7 +567,7 @@ class PNode(Node):
             parent.children = t
         elif isinstance(ch, dict):
             ch[t] = None
-        else:
+        elif ch is not UNTRACKED:
             parent.children = {ch: None, t: None}
         r = parent.recency
         if wme is not None:
@@ -601,7 +601,7 @@ class PNode(Node):
             parent.children = t
         elif isinstance(ch, dict):
             ch[t] = None
-        else:
+        elif ch is not UNTRACKED:
             parent.children = {ch: None, t: None}
         for w in wmes:
             ts = w.tokens

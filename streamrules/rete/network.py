@@ -23,7 +23,7 @@ from streamrules.rete.cross import CrossJoinNode
 from streamrules.rete.fact import SELF, WME, Fact, user_value
 from streamrules.rete.negative import NccNode
 from streamrules.rete.production import Production
-from streamrules.rete.tokens import Token, kill_many, tokens_of
+from streamrules.rete.tokens import UNTRACKED, Token, kill_many, tokens_of
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class ReteNetwork:
         self.alpha = AlphaNetwork()
         self.root = BetaMemory(self, None)
         self._dummy = Token(None, None, self.root, ())
+        self._dummy.children = UNTRACKED  # (see tokens.UNTRACKED)
         self.root.items[self._dummy] = None
         self.agenda = Agenda()
         self._wmes: dict[int, WME] = {}

@@ -59,7 +59,7 @@ class Token:
                 parent.children = self
             elif isinstance(ch, dict):
                 ch[self] = None
-            else:
+            elif ch is not UNTRACKED:
                 parent.children = {ch: None, self: None}
         else:
             r = 0
@@ -77,6 +77,13 @@ class Token:
 
     def __repr__(self) -> str:
         return f"<Token {self.node.kind} {self.binds!r}>"
+
+
+# The children of the network's root token: not kept. That token is never deleted, so
+# nothing needs them, and keeping them would be one entry per first-level match (an
+# order's, on a stream) in one big, churning dict. (A cross join at the root finds its
+# matches through the facts' tokens instead.)
+UNTRACKED: Token = object.__new__(Token)
 
 
 def _kill_all(stack: list[Token]) -> None:
