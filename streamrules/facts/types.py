@@ -106,19 +106,8 @@ _REF_OF: dict[type, tuple[str, str | None]] = {}
 
 
 def fact_refs(facts: Iterable[Mapping[str, Any]]) -> tuple[tuple[str, str], ...]:
-    """``fact_ref`` of each fact (the pipeline's per-decision path)."""
-    refs = []
-    for fact in facts:
-        cls = type(fact)
-        known = _REF_OF.get(cls)
-        if known is None:
-            known = _REF_OF[cls] = (cls.__name__, getattr(cls, "id_field", None))
-        name, field = known
-        if field is not None and field in fact:
-            refs.append((name, str(fact[field])))
-        else:
-            refs.append((name, fact_id(fact)))
-    return tuple(refs)
+    """``fact_ref`` of each fact."""
+    return tuple(fact_refs_and_objects(facts)[0])
 
 
 def fact_refs_and_objects(

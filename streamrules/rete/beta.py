@@ -587,6 +587,8 @@ class PNode(Node):
         self, parent: Token, wmes: tuple[WME, ...], binds: tuple[Any, ...], recency: int
     ) -> None:
         """A match made by a cross join (``cross.py``): one token of several facts."""
+        # Written out as in ``left``, loop included: Miss Manners makes most of its matches
+        # here, and the constructor call plus a call per fact cost it 6% of its instructions.
         t = _new(Token)
         t.parent = parent
         t.wme = None
