@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -431,14 +432,47 @@ RUN_GC_THRESHOLDS = (10_000, 20, 10)
 _saved_gc_thresholds: list[tuple[int, int, int]] = []
 
 
+# glibc's malloc raises its mmap threshold to the largest block freed so far. From then
+# on, working memory's big hash tables (a few MB each at 36,000 live orders, reallocated
+# each time insert/delete churn fills them) come from the heap instead and fragment it:
+# the 1,000,000-record soak's RSS crept from 104 to 111 MiB over 26 simulated hours. With
+# the threshold fixed, blocks this large are always mapped and given back when freed
+# (the same soak: 102-104 MiB from hour 2 to the end).
+MALLOC_MMAP_THRESHOLD = 256 * 1024
+_M_MMAP_THRESHOLD = -3  # glibc's <malloc.h>
+
+
+def fix_malloc_mmap_threshold() -> bool:
+    """Fix glibc malloc's mmap threshold at ``MALLOC_MMAP_THRESHOLD`` for this process
+    (a process-wide setting; it stays). False where there is no glibc ``mallopt``, and
+    when the operator chose a threshold (glibc's ``MALLOC_MMAP_THRESHOLD_``)."""
+    import ctypes
+
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+
+    try:
+        libc = ctypes.CDLL(None)
+    except (OSError, TypeError):
+        return False
+    if not hasattr(libc, "gnu_get_libc_version"):  # musl's mallopt does nothing
+        return False
+    mallopt = libc.mallopt
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    return bool(mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD))
+
+
 def freeze_startup_objects() -> None:
     """For a long-running command, once its pipeline is built (and again after each
     rebuild): move everything alive now (modules, rules, the network) out of the cyclic
-    collector's reach, and set the collector's thresholds to ``RUN_GC_THRESHOLDS``.
+    collector's reach, and set the collector's thresholds to ``RUN_GC_THRESHOLDS``; fix
+    malloc's mmap threshold (``fix_malloc_mmap_threshold``).
 
     Those objects live as long as the process, yet every full collection would walk them
-    again. ``thaw_startup_objects`` undoes both (for in-process callers and on exit).
+    again. ``thaw_startup_objects`` undoes the collector settings (for in-process callers
+    and on exit).
     """
+    fix_malloc_mmap_threshold()
     gc.collect()
     gc.freeze()
     if not _saved_gc_thresholds:

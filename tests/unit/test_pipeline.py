@@ -465,3 +465,51 @@ def test_decision_counters_stay_bounded_on_a_long_stream() -> None:
         ts = format_ms(start + i * 1000)
         assert len(p.process(rec(order(f"o-{i}", ts), i)).decisions) == 1
     assert len(p._decisions.occurrences) < 1000
+
+
+MMAP_CHECK = """
+import ctypes, sys
+from streamrules.pipeline import fix_malloc_mmap_threshold
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd",
+        "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = (ctypes.c_size_t,)
+libc.free.argtypes = (ctypes.c_void_p,)
+fixed = sys.argv[1] == "fix" and fix_malloc_mmap_threshold()
+libc.free(libc.malloc(16 << 20))  # glibc's own threshold rises to 16 MiB
+before = libc.mallinfo2().hblks
+block = libc.malloc(8 << 20)
+print(fixed, libc.mallinfo2().hblks - before)
+"""
+
+
+def test_a_fixed_mmap_threshold_keeps_big_blocks_mapped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # glibc moves its threshold up to the largest mapped block freed; fixed, an 8 MiB
+    # block is still mapped (given back when freed) after a 16 MiB one was freed. In a
+    # fresh process: an earlier test's frees may have left room in the heap.
+    import ctypes
+    import subprocess
+    import sys
+
+    from streamrules.pipeline import fix_malloc_mmap_threshold
+
+    if not hasattr(ctypes.CDLL(None), "mallinfo2"):
+        pytest.skip("needs glibc >= 2.33 (mallinfo2)")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    assert not fix_malloc_mmap_threshold()  # the operator's choice stands
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+
+    def mapped(arg: str) -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", MMAP_CHECK, arg], capture_output=True, text=True, check=True
+        )
+        return run.stdout.strip()
+
+    assert mapped("fix") == "True 1"
+    assert mapped("no") == "False 0"  # glibc alone: from the heap (the check can fail)
