@@ -51,7 +51,7 @@ lint: ## ruff check and ruff format --check
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 
-typecheck: ## mypy (strict) on streamrules/
+typecheck: ## mypy (strict) on streamrules/ and tests/
 	$(PYTHON) -m mypy
 
 broker-start: ## start the local Kafka broker (127.0.0.1:9092, data in .kafka/)

@@ -15,7 +15,7 @@ import argparse
 import math
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
 from typing import IO, Any
 
@@ -124,7 +124,7 @@ class _Replay:
         self.lines = 0
         self._decoder = Decoder()
 
-    def feed(self, source: IO[bytes]) -> None:
+    def feed(self, source: Iterable[bytes]) -> None:
         # One loop, no generator in between: this is the replay's per-line path. Each
         # line is decoded once, here; the pipeline takes the event as it is. Its record
         # keeps topic "" and no key: replay reports a dead letter by line number (the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -65,7 +66,7 @@ def test_produce_dead_letters_option_and_stdin(
 
 def test_tail_filters_rules_and_stops(kafka_bootstrap: str, kafka_topics: TopicFactory) -> None:
     names = kafka_topics("decisions")
-    decisions = [
+    decisions: list[dict[str, Any]] = [
         {
             "decision_id": f"d{i}",
             "rule": "discount" if i % 2 else "incident_storm",

@@ -54,7 +54,7 @@ def test_partitioned_topics_all_decisions_keyed(
     got = {orjson.loads(r.value)["decision_id"]: r for r in published}
     assert len(got) == len(published), "no decision twice"
     assert set(got) == {d["decision_id"] for d in expected}
-    partition_of_key: dict[bytes, int] = {}
+    partition_of_key: dict[bytes | None, int] = {}
     per_partition: dict[int, list[str]] = defaultdict(list)
     for r in published:
         d = orjson.loads(r.value)

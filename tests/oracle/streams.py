@@ -148,7 +148,7 @@ def generate(
                 )
             bt += rng.randrange(1, 12 * MIN)
     events.sort()
-    out: list[tuple[str, dict[str, object] | bytes, int]] = []
+    out: list[tuple[str, dict[str, object], int]] = []
     for ts, _n, topic, event in events:
         out.append((topic, event, ts))
         if rng.random() < 0.03:  # a redelivery, shortly after

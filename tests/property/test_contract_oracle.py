@@ -31,7 +31,7 @@ def run_both(records: list[Record]) -> tuple[list[tuple[object, ...]], list[tupl
     position = {id(r): n for n, r in enumerate(records)}
     got_dead = [(position[id(d.record)], d.reason) for d in out.dead_letters]
     model = ContractModel().run(records)
-    want = [tuple(d) for d in model.decisions]
+    want: list[tuple[object, ...]] = [tuple(d) for d in model.decisions]
     assert got_dead == model.dead
     return [tuple(g) for g in got], want
 

@@ -228,6 +228,7 @@ def build_production(name: str, alts: list[list[tuple[Any, ...]]]) -> Production
     def action() -> None:
         return None
 
+    assert isinstance(action, Production)  # the decorator returns the Production
     return action
 
 

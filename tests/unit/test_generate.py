@@ -67,7 +67,7 @@ def test_orders_cover_every_discount_case(events: list[Event]) -> None:
     assert len(orders) > 3 * 24 * 100
     weekdays = Counter(e.ts.strftime("%A") for e in orders)
     assert weekdays["Friday"] > 0 and len(weekdays) >= 3
-    cases = Counter()
+    cases: Counter[tuple[bool, bool]] = Counter()
     for e in orders:
         count = sum(i["qty"] for i in e.data["items"])
         cases[(e.data["logged_in"], count > 2)] += 1
@@ -82,6 +82,7 @@ def incidents(events: list[Event]) -> dict[str, dict[str, Any]]:
     for e in events:
         iid = e.data.get("incident_id")
         if e.type == "incident_opened":
+            assert isinstance(iid, str)  # required by the schema
             found.setdefault(
                 iid, {"service": e.data["service"], "sev": e.data["severity"], "opened": e.ts_ms}
             )
@@ -115,7 +116,7 @@ def test_incidents_exercise_every_sre_rule(events: list[Event]) -> None:
     )
     assert storms >= 3
     # Downtime: hourly burn (> 51.84 s) often; the 2592 s budget spent on payments.
-    downtimes = Counter()
+    downtimes: Counter[str] = Counter()
     burns = 0
     for i in inc.values():
         if i["sev"] in (1, 2) and "resolved" in i:
@@ -160,7 +161,7 @@ def test_producer_noise(three_days: list[Item], events: list[Event]) -> None:
 
 def test_malformed_records_when_asked() -> None:
     items = stream(11, days=1, malformed_ratio=0.05)
-    reasons = Counter()
+    reasons: Counter[str] = Counter()
     for i, (topic, key, value) in enumerate(items):
         try:
             decode(Record(topic, 0, i, key, value))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,7 +14,7 @@ PARTS = [("incidents", 0), ("orders", 0), ("orders", 1)]
 settings.register_profile("merge", max_examples=150, deadline=None)
 
 
-def _streams(draw_ts: list[list[int | None]]) -> list[list[Buffered[str]]]:
+def _streams(draw_ts: Sequence[Sequence[int | None]]) -> list[list[Buffered[str]]]:
     out = []
     for (topic, partition), tss in zip(PARTS, draw_ts, strict=False):
         out.append(
@@ -77,8 +79,8 @@ def test_arrival_timing_does_not_change_the_order(
     tail = [(j, 10**6) for j in range(len(pending))]
     for i, n in [*schedule, *tail]:
         i %= len(pending)
-        for b in pending[i][:n]:
-            merger.add(b)
+        for rec in pending[i][:n]:
+            merger.add(rec)
         del pending[i][:n]
         for j, p in enumerate(parts):
             merger.set_behind(p, bool(pending[j]))

@@ -419,7 +419,7 @@ def test_nothing_reads_the_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
     class FrozenDatetime(dt.datetime):
         @classmethod
-        def now(cls, tz: dt.tzinfo | None = None) -> FrozenDatetime:  # type: ignore[override]
+        def now(cls, tz: dt.tzinfo | None = None) -> FrozenDatetime:
             raise AssertionError("datetime.now was read")
 
     records = generate(3, days=0.2, incidents_per_hour=10)

@@ -199,7 +199,7 @@ def test_generated_stream_fires_every_rule_and_matches_the_pipeline(generated: P
     assert res.stdout == replay(str(generated)).stdout  # deterministic, ids included
     # The same as driving the pipeline directly with the lines as records.
     pipeline = Pipeline()
-    direct = []
+    direct: list[bytes] = []
     for i, line in enumerate(generated.read_bytes().splitlines()):
         step = pipeline.process(Record("", 0, i, None, line))
         direct.extend(d.to_json() for d in step.decisions)

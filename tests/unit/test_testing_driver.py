@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def test_to_ms() -> None:
         to_ms(datetime(2026, 1, 1))
 
 
-def test_the_fixture_is_a_factory(rules_driver) -> None:  # noqa: F811
+def test_the_fixture_is_a_factory(rules_driver: Callable[..., RulesTestDriver]) -> None:  # noqa: F811
     a = rules_driver()
     b = rules_driver(["streamrules.packs.discounts"], allowed_lateness_ms=0)
     assert isinstance(a, RulesTestDriver) and a is not b
@@ -90,7 +91,7 @@ def _blocks() -> dict[str, str]:
 
 
 def test_the_readme_example_runs(
-    rules_driver,  # noqa: F811
+    rules_driver: Callable[..., RulesTestDriver],  # noqa: F811
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -183,12 +183,12 @@ def test_schema_errors_name_the_field(value: dict[str, object], message: str) ->
 def test_severity_bounds() -> None:
     for sev in (1, 2, 3, 4):
         assert decode(rec(with_(OPENED, severity=sev), "incidents")).data["severity"] == sev
-    for sev, message in (
+    for bad, message in (
         (0, "severity: must be >= 1 (got 0)"),
         (5, "severity: must be <= 4 (got 5)"),
         ("1", 'severity: must be an integer (got "1")'),
     ):
-        err = reject(with_(OPENED, severity=sev), "incidents")
+        err = reject(with_(OPENED, severity=bad), "incidents")
         assert (err.reason, err.message) == ("schema", message)
 
 

@@ -95,7 +95,7 @@ def test_decision_id_differs_for_any_different_input() -> None:
         ("r", "k", T, (("Order", "o-1"),), {"x": 1}, 2),
     ]
     for v in variants:
-        ids.add(decision_id(*v))  # type: ignore[arg-type]
+        ids.add(decision_id(*v))
     assert len(ids) == len(variants) + 1
 
 

@@ -65,7 +65,7 @@ def test_min_length_and_min_items_of_one() -> None:
 
 def test_decoder_checks_leave_out_only_the_ts_pattern() -> None:
     for name, schema in event_schemas().items():
-        event = copy.deepcopy(schema.schema["examples"][0])  # type: ignore[index]
+        event = copy.deepcopy(schema.schema["examples"][0])
         assert schema.check(event) and schema.decoder_check(event)
         event["ts"] = "yesterday"
         assert schema.decoder_check(event) and not schema.check(event), name

@@ -50,7 +50,7 @@ def test_event_examples_decode_on_their_topic(event_type: str) -> None:
 
 
 # CONTRACT.md section 1, verbatim ("..." times filled in).
-CONTRACT_EXAMPLES = [
+CONTRACT_EXAMPLES: list[dict[str, object]] = [
     {
         "type": "order_placed",
         "order_id": "o-1",

@@ -4,6 +4,7 @@ rule actions (emit, insert with expiry, logical, timers), through a real pipelin
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 from streamrules.facts import Incident, IncidentOpened, IncidentResolved, Order
@@ -33,6 +34,7 @@ def spy(tmp_path: Path) -> tuple[RulesTestDriver, list[tuple[str, dict[str, obje
     path.write_text(SPY)
     driver = RulesTestDriver([str(path)])
     action = driver.pipeline.productions[0].__wrapped__
+    assert action is not None
     return driver, action.__globals__["SEEN"]
 
 
@@ -121,7 +123,7 @@ def test_ctx_insert_with_expiry_logical_and_timers(tmp_path: Path) -> None:
     path.write_text(CTX)
     d = RulesTestDriver([str(path)], start="2026-11-26T10:00:00Z")
     d.send(order("o-1", "2026-11-26T10:00:00Z"))
-    names = lambda: sorted(type(f).__name__ for f in d.facts())  # noqa: E731
+    names: Callable[[], list[str]] = lambda: sorted(type(f).__name__ for f in d.facts())  # noqa: E731
     assert names() == ["Flag", "Order", "Shadow"]
     step = d.advance_to("2026-11-26T10:00:00.500Z")
     (ping,) = step.decisions

@@ -38,6 +38,7 @@ def prod(cond: Any, name: str = "p") -> Production:
     def action(**kw: Any) -> Any:
         return {k: v for k, v in kw.items() if k != "net"}
 
+    assert isinstance(action, Production)  # the decorator returns the Production
     return action
 
 
