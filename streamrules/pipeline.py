@@ -437,7 +437,7 @@ _saved_gc_thresholds: list[tuple[int, int, int]] = []
 # each time insert/delete churn fills them) come from the heap instead and fragment it:
 # the 1,000,000-record soak's RSS crept from 104 to 111 MiB over 26 simulated hours. With
 # the threshold fixed, blocks this large are always mapped and given back when freed
-# (the same soak: 102-104 MiB from hour 2 to the end).
+# (the same soak: 103-104 MiB from hour 2 to the end).
 MALLOC_MMAP_THRESHOLD = 256 * 1024
 _M_MMAP_THRESHOLD = -3  # glibc's <malloc.h>
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, overload
 
 from streamrules.errors import RuleError
 
@@ -39,7 +39,15 @@ class Production:
             return str(getattr(self.__wrapped__, "__name__", "production"))
         return "production"
 
+    @overload
+    def __call__(self, func: Callable[..., Any], /) -> Production: ...
+
+    @overload
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # As a decorator (the first call) it gives itself back: typed so, for the rule
+        # modules users check with mypy. Afterwards it calls the action.
         if self.__wrapped__ is None:
             if len(args) != 1 or kwargs or not callable(args[0]):
                 raise RuleError("use Production(...) as a decorator around a function")

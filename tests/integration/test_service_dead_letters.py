@@ -54,8 +54,7 @@ def test_bad_records_are_dead_lettered_and_nothing_is_lost(
     records = [OutRecord(topic_of[t], k, v) for t, k, v in items]
     # One of each kind for sure, whatever the generator does, the late one 10 minutes
     # behind the last event.
-    # The filter leaves datetimes only, but mypy cannot narrow a second call of _ts.
-    last: datetime = max(_ts(v) for _, _, v in items if _ts(v) is not None)  # type: ignore[type-var, assignment]
+    last = max(ts for _, _, v in items if (ts := _ts(v)) is not None)
     late_ts = (last - timedelta(minutes=10)).isoformat()
     late = {
         "type": "order_placed",

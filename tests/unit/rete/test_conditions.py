@@ -38,7 +38,8 @@ def prod(cond: Any, name: str = "p") -> Production:
     def action(**kw: Any) -> Any:
         return {k: v for k, v in kw.items() if k != "net"}
 
-    assert isinstance(action, Production)  # the decorator returns the Production
+    # An action taking **kw: Any is ambiguous to the decorator's overloads.
+    assert isinstance(action, Production)
     return action
 
 

@@ -42,7 +42,8 @@ def rule(cond: Any, name: str, salience: int = 0, log: list[Any] | None = None) 
             log.append((name, {k: v for k, v in kw.items() if k != "net"}))
         return name
 
-    assert isinstance(action, Production)  # the decorator returns the Production
+    # An action taking **kw: Any is ambiguous to the decorator's overloads.
+    assert isinstance(action, Production)
     return action
 
 
