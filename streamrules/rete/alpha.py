@@ -91,6 +91,7 @@ class AlphaMemory:
         "disc",
         "indexes",
         "items",
+        "ixs",
         "joins",
         "key",
         "nodes",
@@ -115,11 +116,14 @@ class AlphaMemory:
         self.required = required
         self.items: dict[WME, None] = {}
         self.indexes: dict[tuple[Any, ...], Index] = {}
+        self.ixs: tuple[Index, ...] = ()  # (the indexes, for inserts and removals)
         # Linked successors (right activations), all nodes using this memory, and the
-        # join nodes among them (left unlinking).
+        # join nodes among them that left unlinking applies to. Tuples are for the
+        # fact's path: they change only when productions do, and each is one object to
+        # read (with thousands of productions, a cold one).
         self.successors: dict[Node, None] = {}
         self.nodes: dict[Node, None] = {}
-        self.joins: dict[JoinNode, None] = {}
+        self.joins: tuple[JoinNode, ...] = ()
         self._snap: tuple[Node, ...] | None = None
         self._rsnap: tuple[Node, ...] | None = None
         self.reads = frozenset(k for k, _ in consts) | required
@@ -144,6 +148,7 @@ class AlphaMemory:
         ix = self.indexes.get(keys)
         if ix is None:
             ix = self.indexes[keys] = Index(keys)
+            self.ixs = tuple(self.indexes.values())
             for w in self.items:
                 idx_add(ix.map, ix.get(w.data), w)
         ix.refs += 1
@@ -154,6 +159,7 @@ class AlphaMemory:
         ix.refs -= 1
         if ix.refs == 0:
             del self.indexes[keys]
+            self.ixs = tuple(self.indexes.values())
 
     def snapshot(self) -> tuple[Node, ...]:
         """Linked successors, descendants first (Doorenbos' ordering against duplicates)."""
@@ -189,7 +195,7 @@ class AlphaMemory:
         self.items[w] = None
         w.amems.append(self)
         d = w.data
-        for ix in self.indexes.values():
+        for ix in self.ixs:
             idx_add(ix.map, ix.get(d), w)
         if was_empty:
             for j in self.joins:
@@ -199,7 +205,7 @@ class AlphaMemory:
         del self.items[w]
         w.amems.remove(self)
         d = w.data
-        for ix in self.indexes.values():
+        for ix in self.ixs:
             idx_remove(ix.map, ix.get(d), w)
         if not self.items:
             for j in self.joins:
@@ -263,7 +269,9 @@ class _TypeIndex:
 
     def __init__(self) -> None:
         self.plain: dict[AlphaMemory, None] = {}
-        self.by_attr: dict[Any, dict[Any, dict[AlphaMemory, None]]] = {}
+        # attribute -> constant -> the memories reached through that pair (a tuple: one
+        # object to read per fact; it changes only when productions do).
+        self.by_attr: dict[Any, dict[Any, tuple[AlphaMemory, ...]]] = {}
         # When no memory of the type tests anything (every fact of the type is in all of
         # them), dispatch is this tuple: no per-fact work at all.
         self.fixed: tuple[AlphaMemory, ...] | None = None
@@ -279,11 +287,24 @@ class _TypeIndex:
 class AlphaNetwork:
     """All alpha memories, shared between patterns with the same tests."""
 
-    __slots__ = ("memories", "types")
+    __slots__ = ("fresh", "memories", "types")
 
     def __init__(self) -> None:
         self.types: dict[type, _TypeIndex] = {}
         self.memories: dict[Any, AlphaMemory] = {}
+        # Memories made since ``settle`` last ran.
+        self.fresh: list[AlphaMemory] = []
+
+    def settle(self) -> None:
+        """Take the snapshots of the memories made by a new production now, when it is
+        built, rather than when its first fact arrives (a cost of building, not of
+        matching). A memory shared with earlier productions keeps its own lazy snapshot:
+        taking it at each build could cost each new production all the older ones."""
+        for amem in self.fresh:
+            if amem.key in self.memories:
+                amem.snapshot()
+                amem.remove_snapshot()
+        self.fresh.clear()
 
     def dispatch(self, cls: type, d: dict[Any, Any]) -> Sequence[AlphaMemory]:
         """The memories a fact of type ``cls`` with values ``d`` belongs to."""
@@ -346,9 +367,11 @@ class AlphaNetwork:
         if best is None:
             ti.plain[amem] = None
         else:
-            ti.by_attr.setdefault(best[0], {}).setdefault(best[1], {})[amem] = None
+            vmap = ti.by_attr.setdefault(best[0], {})
+            vmap[best[1]] = (*vmap.get(best[1], ()), amem)
         ti.refresh()
         self.memories[key] = amem
+        self.fresh.append(amem)
         for w in existing:
             if amem.full_test(w.data):
                 amem.insert(w)
@@ -363,9 +386,10 @@ class AlphaNetwork:
         else:
             k, v = amem.disc
             vmap = ti.by_attr[k]
-            bucket = vmap[v]
-            del bucket[amem]
-            if not bucket:
+            bucket = tuple(a for a in vmap[v] if a is not amem)
+            if bucket:
+                vmap[v] = bucket
+            else:
                 del vmap[v]
                 if not vmap:
                     del ti.by_attr[k]

@@ -11,11 +11,11 @@ and left-unlinked from their beta memory while their alpha memory is empty.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from streamrules.rete.alpha import AlphaMemory, Index, idx_add, idx_get, idx_remove, make_getter
-from streamrules.rete.fact import SELF, WME
+from streamrules.rete.fact import SELF, WME, freeze
 from streamrules.rete.tokens import UNTRACKED, Emit, Token, kill
 
 if TYPE_CHECKING:
@@ -80,6 +80,15 @@ class Node:
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
         raise NotImplementedError
 
+    def add_child(self, node: Node, linked: bool = True) -> None:
+        self.all_children[node] = None
+        if linked:
+            self.children[node] = None
+
+    def remove_child(self, node: Node) -> None:
+        self.children.pop(node, None)
+        self.all_children.pop(node, None)
+
     def right(self, w: WME) -> None:
         """A fact entered the alpha memory."""
 
@@ -109,19 +118,18 @@ class Node:
         """Detach this node (which has no children left) and delete its tokens."""
         p = self.parent
         if p is not None:
-            p.children.pop(self, None)
-            p.all_children.pop(self, None)
+            p.remove_child(self)
             for k, v in list(p.share.items()):
                 if v is self:
                     del p.share[k]
             if isinstance(p, BetaMemory):
-                p.joins.pop(self, None)
+                p.joins = tuple(j for j in p.joins if j is not self)
                 if self in p.nccs:
                     p.nccs.remove(self)
         amem = self.amem
         if amem is not None:
             amem.nodes.pop(self, None)
-            amem.joins.pop(self, None)  # type: ignore[call-overload]
+            amem.joins = tuple(j for j in amem.joins if j is not self)
             amem.unlink(self)
 
     def label(self) -> str:
@@ -129,9 +137,16 @@ class Node:
 
 
 class BetaMemory(Node):
-    """Stores tokens; parent of join nodes, with hash indexes on their left keys."""
+    """Stores tokens; parent of join nodes, with hash indexes on their left keys.
 
-    __slots__ = ("indexes", "items", "joins", "nccs")
+    The indexes are kept only while the memory is large: they are filled when it grows
+    past ``SMALL`` tokens and left empty from when it is empty again. A small memory is
+    scanned instead (``matching``), which costs no more than a lookup and spares every
+    token an entry in each index. With thousands of productions, most memories hold a
+    token or none, and an index is two more cold objects per event.
+    """
+
+    __slots__ = ("indexed", "indexes", "items", "joins", "nccs")
     kind = "memory"
     stores = True
 
@@ -139,7 +154,8 @@ class BetaMemory(Node):
         super().__init__(net, parent)
         self.items: dict[Token, None] = {}
         self.indexes: dict[tuple[int, ...], Index] = {}
-        self.joins: dict[Node, None] = {}
+        self.indexed = False
+        self.joins: tuple[JoinNode, ...] = ()  # (a tuple: see AlphaMemory.joins)
         self.nccs: list[Node] = []
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
@@ -176,7 +192,7 @@ class BetaMemory(Node):
                 j.amem.link(j)  # type: ignore[union-attr]
         else:
             items[t] = None
-        if self.indexes:
+        if self.indexed:
             for ix in self.indexes.values():
                 key = ix.get(binds)
                 try:
@@ -188,13 +204,15 @@ class BetaMemory(Node):
                     ix.map[key] = {t: None}
                 else:
                     bucket[t] = None
+        elif len(items) > SMALL and self.indexes:
+            self._fill_indexes()
         for c in self.children:
             c.left(t, None, binds)
 
     def drop_token(self, t: Token) -> None:
         items = self.items
         del items[t]
-        if self.indexes:
+        if self.indexed:
             binds = t.binds
             for ix in self.indexes.values():
                 key = ix.get(binds)
@@ -208,15 +226,29 @@ class BetaMemory(Node):
                     if not bucket:
                         del ix.map[key]
         if not items:
+            self.indexed = False  # (the indexes are empty now)
             for j in self.joins:
                 j.amem.unlink(j)  # type: ignore[union-attr]
+
+    def _fill_indexes(self) -> None:
+        for ix in self.indexes.values():
+            for t in self.items:
+                idx_add(ix.map, ix.get(t.binds), t)
+        self.indexed = True
+
+    def matching(self, ix: Index, key: Any) -> Iterable[Token] | None:
+        """The tokens whose values on ``ix``'s keys equal ``key`` (as the index finds them)."""
+        if self.indexed:
+            return idx_get(ix.map, key)
+        return scan(self.items, ix.get, key)
 
     def index(self, slots: tuple[int, ...]) -> Index:
         ix = self.indexes.get(slots)
         if ix is None:
             ix = self.indexes[slots] = Index(slots)
-            for t in self.items:
-                idx_add(ix.map, ix.get(t.binds), t)
+            if self.indexed:
+                for t in self.items:
+                    idx_add(ix.map, ix.get(t.binds), t)
         ix.refs += 1
         return ix
 
@@ -264,6 +296,7 @@ class JoinNode(Node):
     __slots__ = (
         "ext",
         "ext1",
+        "kids",
         "lix",
         "lkeys",
         "reads",
@@ -301,10 +334,20 @@ class JoinNode(Node):
         self.ext = make_getter(ext_keys) if not self.ext1 else _none
         self.reads = frozenset(k for k in (*rkeys, *ext_keys) if k is not SELF)
         self.reads_all = False
+        # The children as a tuple, for the activations: a join's children change only when
+        # productions are added or removed, and with thousands of productions a tuple is
+        # one cold object to read where a dict is two or three.
+        self.kids: tuple[Node, ...] = ()
         amem.nodes[self] = None
-        amem.joins[self] = None
-        parent.joins[self] = None
-        parent.add_child(self, linked=bool(amem.items))
+        parent.joins = (*parent.joins, self)
+        if parent is net.root:
+            # Never left-unlinked: the root's one token is never left-activated again
+            # once the join is built, so unlinking would only cost each fact entering or
+            # leaving an empty memory a lookup in the root's (large) children.
+            parent.add_child(self)
+        else:
+            amem.joins = (*amem.joins, self)
+            parent.add_child(self, linked=bool(amem.items))
         if parent.items:
             amem.link(self)
 
@@ -316,7 +359,7 @@ class JoinNode(Node):
             bucket = idx_get(rix.map, self.lix.get(binds))  # type: ignore[union-attr]
             if bucket is None:
                 return
-        children = self.children
+        children = self.kids
         if self.ext1:
             for w in bucket:  # type: ignore[union-attr]
                 nb = (*binds, w)
@@ -329,16 +372,27 @@ class JoinNode(Node):
                 for c in children:
                     c.left(parent, w, nb)
 
+    def add_child(self, node: Node, linked: bool = True) -> None:
+        super().add_child(node, linked)
+        self.kids = tuple(self.children)
+
+    def remove_child(self, node: Node) -> None:
+        super().remove_child(node)
+        self.kids = tuple(self.children)
+
     def right(self, w: WME) -> None:
         lix = self.lix
+        parent: BetaMemory = self.parent  # type: ignore[assignment]
         if lix is None:
-            bucket: dict[Token, None] | None = self.parent.items  # type: ignore[union-attr]
-        else:
+            bucket: Iterable[Token] | None = parent.items
+        elif parent.indexed:
             bucket = idx_get(lix.map, self.rget(w.data))
+        else:
+            bucket = scan(parent.items, lix.get, self.rget(w.data))
         if not bucket:
             return
         e = (w,) if self.ext1 else self.ext(w.data)
-        children = self.children
+        children = self.kids
         # Safe to iterate in place: what this activation adds or deletes lies below
         # this node, never in its parent memory.
         for t in bucket:
@@ -378,14 +432,15 @@ class JoinNode(Node):
         matches meet ``w`` again (its tested attributes did not change), so each match
         withdrawn in step 1 is renewed in place, in the order ``right`` would re-make it."""
         lix = self.lix
+        parent: BetaMemory = self.parent  # type: ignore[assignment]
         if lix is None:
-            bucket: dict[Token, None] | None = self.parent.items  # type: ignore[union-attr]
+            bucket: Iterable[Token] | None = parent.items
         else:
-            bucket = idx_get(lix.map, self.rget(w.data))
+            bucket = parent.matching(lix, self.rget(w.data))
         if not bucket:
             return
         e = (w,) if self.ext1 else self.ext(w.data)
-        children = self.children
+        children = self.kids
         pop = kept.pop
         for t in bucket:
             nb = t.binds + e
@@ -410,6 +465,24 @@ class JoinNode(Node):
 
 def _none(_: Any) -> Any:
     return None
+
+
+SMALL = 8  # a beta memory of at most this many tokens is scanned, not indexed
+
+
+def scan(items: Iterable[Token], get: Callable[[Any], Any], key: Any) -> list[Token]:
+    """The tokens whose ``get(binds)`` equals ``key`` as an index lookup finds them."""
+    try:
+        hash(key)
+    except TypeError:
+        fk = freeze(key)
+        return [t for t in items if freeze(get(t.binds)) == fk]
+    # An unhashable value never equals a hashable key in an index (it is frozen first).
+    return [
+        t
+        for t in items
+        if (k := get(t.binds)) is key or (k == key and type(k).__hash__ is not None)
+    ]
 
 
 class FilterNode(Node):
@@ -536,7 +609,7 @@ def make_call(fn: Callable[..., Any], slots: tuple[int, ...]) -> Callable[[tuple
 class PNode(Node):
     """A production's terminal node: each token is a match (an activation)."""
 
-    __slots__ = ("agenda", "branch", "info", "items", "order", "prod", "xslots")
+    __slots__ = ("agenda", "args", "branch", "fn", "info", "items", "order", "prod", "xslots")
     kind = "production"
     stores = True
 
@@ -544,6 +617,11 @@ class PNode(Node):
         super().__init__(net, parent)
         self.prod = prod
         self.info = info
+        # The action, and where its positional arguments sit in a match's bindings when
+        # they are all known when it is built (None: the network works them out at each
+        # firing; see ``ReteNetwork._plan_args``).
+        self.fn: Callable[..., Any] = prod.__wrapped__
+        self.args: tuple[int, ...] | None = None
         self.items: dict[Token, None] = {}
         self.order = 0
         self.agenda: Agenda = net.agenda

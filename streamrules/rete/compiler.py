@@ -244,12 +244,8 @@ class Compiler:
 
     def _attach(self, parent: Node, node: Node, key: Any) -> Node:
         parent.share[key] = node
-        if not isinstance(node, JoinNode):
-            if isinstance(parent, BetaMemory):
-                parent.add_child(node)
-            else:
-                parent.children[node] = None
-                parent.all_children[node] = None
+        if not isinstance(node, JoinNode):  # (a join adds itself, linked or not)
+            parent.add_child(node)
         self.created.append(node)
         return node
 

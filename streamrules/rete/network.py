@@ -17,7 +17,7 @@ from streamrules.errors import RuleError
 from streamrules.rete.agenda import Agenda, Listener, Match, sort_key
 from streamrules.rete.alpha import AlphaMemory, _depth_key, idx_add, idx_remove
 from streamrules.rete.beta import BetaMemory, Node, PNode
-from streamrules.rete.compiler import NET_ARG, Compiler, dnf
+from streamrules.rete.compiler import NET_ARG, OTHER_ARG, Compiler, dnf
 from streamrules.rete.conditions import V
 from streamrules.rete.cross import CrossJoinNode
 from streamrules.rete.fact import SELF, WME, Fact, user_value
@@ -31,6 +31,10 @@ _new_wme = object.__new__
 
 # Value types that need no look inside when a fact is snapshot.
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
+# Argument slots of actions, one tuple per distinct value (shared, so hot), and the
+# keywords of a positional call.
+_ARGS: dict[tuple[int, ...], tuple[int, ...]] = {}
+_NO_KW: dict[str, Any] = {}
 
 _HOOKS = (
     "on_assert",
@@ -186,7 +190,10 @@ class ReteNetwork:
                         self._destroy_up(node)
                 raise
             self._prods[prod] = pnodes
+            for pn in pnodes:
+                self._plan_args(pn)
         finally:
+            self.alpha.settle()
             self._end()
 
     def remove_production(self, prod: Production) -> None:
@@ -563,17 +570,45 @@ class ReteNetwork:
                 )
         return kw
 
+    def _plan_args(self, pn: PNode) -> None:
+        """Fix ``pn.args`` when each argument of the action is, by position, a bound value
+        or left to its default (nothing injected by that name): a firing then reads its
+        arguments straight from the bindings, touching neither the production nor its
+        plan (with thousands of productions, cold objects)."""
+        pn.args = None
+        prod = pn.prod
+        if not prod.positional or prod.var_kw:
+            return
+        slots: list[int] = []
+        defaulted = False  # (from the first argument left to its default, all are)
+        for name, slot, has_default in pn.info.plan:
+            if slot >= 0 and not defaulted:
+                slots.append(slot)
+            elif slot == OTHER_ARG and has_default and name not in self._injected:
+                defaulted = True
+            else:
+                return
+        pn.args = _ARGS.setdefault(tuple(slots), tuple(slots))
+
     def _fire(self, t: Token) -> Any:
         if self._busy:
             raise RuleError("cannot fire while the network is matching")
         node: PNode = t.node  # type: ignore[assignment]
-        prod = node.prod
         if t.dead:
-            raise RuleError("this match no longer holds", production=prod.name)
+            raise RuleError("this match no longer holds", production=node.prod.name)
         if not t.fired:
             t.fired = True
             self.agenda.gone()
-        args, kw = self._args(t)
+        slots = node.args
+        if slots is not None:
+            b = t.binds
+            args = []
+            for i in slots:
+                v = b[i]
+                args.append(v.fact if type(v) is WME else v)
+            kw = _NO_KW
+        else:
+            args, kw = self._args(t)
         hooks = self._on_fire
         # Made before the action runs: a modify in the action may renew this very token.
         m = Match(self, t) if hooks else None
@@ -582,10 +617,10 @@ class ReteNetwork:
         self._firing = t
         self._firing_count = t.count
         try:
-            result = prod.__wrapped__(*args, **kw)
+            result = node.fn(*args, **kw)
         except Exception as exc:
             raise RuleError(
-                f"action raised {type(exc).__name__}: {exc}", production=prod.name
+                f"action raised {type(exc).__name__}: {exc}", production=node.prod.name
             ) from exc
         finally:
             self._firing = prev
@@ -645,7 +680,12 @@ class ReteNetwork:
         """Make ``value`` available to actions as the argument ``name``."""
         if name == "net":
             raise RuleError("'net' is reserved for the network itself")
+        new = name not in self._injected
         self._injected[name] = value
+        if new:  # an argument left to its default may get this value from now on
+            for pns in self._prods.values():
+                for pn in pns:
+                    self._plan_args(pn)
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)

@@ -21,6 +21,7 @@ from streamrules.rete import (
     ReteNetwork,
     V,
 )
+from streamrules.rete.beta import BetaMemory, JoinNode, PNode
 
 if TYPE_CHECKING:
     from streamrules.rete.fact import WME
@@ -323,11 +324,51 @@ def test_join_nodes_are_unlinked_while_a_side_is_empty() -> None:
     assert [m.production.name for m in net.matches] == ["r7"]
     net.remove_fact(o)
     assert len(cust.successors) == 0
-    # Left unlinking: with no Customer the Order-side joins hang off no memory.
-    root_joins = len(net.root.children)
-    assert root_joins == 0  # no orders of any kind: the first joins are left-unlinked
+    # Left unlinking: with no Customer, the Customer joins hang off no beta memory, so an
+    # order's partial match activates none of them.
+    by_kind = {j.amem.consts: j for j in net.root.children if isinstance(j, JoinNode) and j.amem}
+    bm = by_kind[(("kind", 3),)].kids[0]
+    assert isinstance(bm, BetaMemory) and len(bm.children) == 1
+    net.remove_fact(net.facts[0])
+    assert len(bm.children) == 0
     net.add_fact(Order(kind=3, c=2))
-    assert len(net.root.children) == 1
+    assert len(bm.items) == 1 and len(bm.children) == 0
+    net.add_fact(Customer(id=2))
+    assert len(bm.children) == 1
+    assert [m.production.name for m in net.matches] == ["r3"]
+    # The joins under the root are never unlinked: the root's one token is never
+    # activated again, so unlinking them would only cost work.
+    assert len(net.root.children) == 50
+
+
+def test_a_beta_memory_is_indexed_only_while_large() -> None:
+    from streamrules.rete.beta import SMALL
+
+    net = ReteNetwork()
+    net.add_production(rule(Order(c=V("c")) & Customer(id=V("c")), "r"))
+    join = next(j for j in net.root.children if isinstance(j, JoinNode))
+    bm = join.kids[0]
+    assert isinstance(bm, BetaMemory)
+    (ix,) = bm.indexes.values()
+    orders = [Order(c=i % 3, n=i) for i in range(SMALL + 4)]
+    for o in orders[:SMALL]:
+        net.add_fact(o)
+    assert not bm.indexed and not ix.map  # small: scanned
+    net.add_fact(Customer(id=1))
+    assert sorted(m.facts[0]["n"] for m in net.matches) == [n for n in range(SMALL) if n % 3 == 1]
+    for o in orders[SMALL:]:
+        net.add_fact(o)
+    assert bm.indexed and sum(len(b) for b in ix.map.values()) == len(orders)
+    net.add_fact(Customer(id=2))
+    found = sorted((m.facts[1]["id"], m.facts[0]["n"]) for m in net.matches)
+    assert found == sorted((o["c"], o["n"]) for o in orders if o["c"] in (1, 2))
+    for o in orders[1:]:
+        net.remove_fact(o)
+    assert bm.indexed and sum(len(b) for b in ix.map.values()) == 1  # kept while non-empty
+    net.remove_fact(orders[0])
+    assert not bm.indexed and not ix.map
+    net.add_fact(Order(c=2, n=99))
+    assert not ix.map and [m.facts[0]["n"] for m in net.matches] == [99]
 
 
 def test_alpha_dispatch_reaches_only_matching_memories() -> None:
@@ -774,3 +815,25 @@ def test_actions_get_their_arguments_by_position_or_keyword_alike() -> None:
         key=repr,
     )
     assert plain.positional and not kwonly.positional and not starred.positional
+
+
+def test_arguments_left_to_defaults_take_a_value_injected_later() -> None:
+    # An action whose arguments are bound values, then defaults, gets its bound values
+    # straight from the match; once a value is injected under a defaulted name, it gets it.
+    seen: list[tuple[Any, ...]] = []
+
+    @Production(V("o") << Order(id=V("i")), name="d")
+    def act(o: Fact, i: int, late: str = "default", other: int = 0) -> None:
+        seen.append((o["id"], i, late, other))
+
+    net = ReteNetwork()
+    net.add_production(act)
+    (pn,) = (n for n in net.nodes() if isinstance(n, PNode))
+    assert pn.args is not None
+    net.add_fact(Order(id=1))
+    net.run()
+    net.inject("late", "injected")
+    assert pn.args is None
+    net.add_fact(Order(id=2))
+    net.run()
+    assert seen == [(1, 1, "default", 0), (2, 2, "injected", 0)]
