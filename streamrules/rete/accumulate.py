@@ -201,7 +201,7 @@ class AccumulateNode(_CountingNode):
         if g.max_tag > r.recency:
             r.recency = g.max_tag
         g.rtoken = r
-        for c in self.children:
+        for c in self.kids:
             c.left(r, None, r.binds)
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:

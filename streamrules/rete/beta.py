@@ -49,6 +49,7 @@ class Node:
         "amem",
         "children",
         "depth",
+        "kids",
         "net",
         "nid",
         "parent",
@@ -66,6 +67,9 @@ class Node:
         self.parent = parent
         self.depth: int = 0 if parent is None else parent.depth + 1
         self.children: dict[Node, None] = {}
+        # The linked children as a tuple, for the activations: with thousands of
+        # productions a tuple is one cold object to read where a dict is two or three.
+        self.kids: tuple[Node, ...] = ()
         self.all_children: dict[Node, None] = {}
         self.share: dict[Any, Node] = {}
         self.amem: AlphaMemory | None = None
@@ -84,10 +88,13 @@ class Node:
         self.all_children[node] = None
         if linked:
             self.children[node] = None
+            self.kids = tuple(self.children)
 
     def remove_child(self, node: Node) -> None:
-        self.children.pop(node, None)
         self.all_children.pop(node, None)
+        if node in self.children:
+            del self.children[node]
+            self.kids = tuple(self.children)
 
     def right(self, w: WME) -> None:
         """A fact entered the alpha memory."""
@@ -206,7 +213,7 @@ class BetaMemory(Node):
                     bucket[t] = None
         elif len(items) > SMALL and self.indexes:
             self._fill_indexes()
-        for c in self.children:
+        for c in self.kids:
             c.left(t, None, binds)
 
     def drop_token(self, t: Token) -> None:
@@ -269,12 +276,19 @@ class BetaMemory(Node):
             self.children[node] = None
             self._nccs_last()
 
+    def unlink_child(self, node: Node) -> None:
+        """Left unlinking of a child join (its alpha memory is empty)."""
+        if node in self.children:
+            del self.children[node]
+            self.kids = tuple(self.children)
+
     def _nccs_last(self) -> None:
         # An NCC node must see a left activation after its subnetwork has (Doorenbos 2.8).
         for n in self.nccs:
             if n in self.children:
                 del self.children[n]
                 self.children[n] = None
+        self.kids = tuple(self.children)
 
     def replay(self, emit: Emit) -> None:
         for t in list(self.items):
@@ -296,7 +310,6 @@ class JoinNode(Node):
     __slots__ = (
         "ext",
         "ext1",
-        "kids",
         "lix",
         "lkeys",
         "reads",
@@ -334,10 +347,6 @@ class JoinNode(Node):
         self.ext = make_getter(ext_keys) if not self.ext1 else _none
         self.reads = frozenset(k for k in (*rkeys, *ext_keys) if k is not SELF)
         self.reads_all = False
-        # The children as a tuple, for the activations: a join's children change only when
-        # productions are added or removed, and with thousands of productions a tuple is
-        # one cold object to read where a dict is two or three.
-        self.kids: tuple[Node, ...] = ()
         amem.nodes[self] = None
         parent.joins = (*parent.joins, self)
         if parent is net.root:
@@ -372,14 +381,6 @@ class JoinNode(Node):
                 for c in children:
                     c.left(parent, w, nb)
 
-    def add_child(self, node: Node, linked: bool = True) -> None:
-        super().add_child(node, linked)
-        self.kids = tuple(self.children)
-
-    def remove_child(self, node: Node) -> None:
-        super().remove_child(node)
-        self.kids = tuple(self.children)
-
     def right(self, w: WME) -> None:
         lix = self.lix
         parent: BetaMemory = self.parent  # type: ignore[assignment]
@@ -412,7 +413,7 @@ class JoinNode(Node):
                 emit(t, w, t.binds + e)
 
     def left_unlink(self) -> None:
-        self.parent.children.pop(self, None)  # type: ignore[union-attr]
+        self.parent.unlink_child(self)  # type: ignore[union-attr]
 
     def left_relink(self) -> None:
         self.parent.relink(self)  # type: ignore[union-attr]
@@ -518,7 +519,7 @@ class FilterNode(Node):
             self.net._user_error(exc, self.what)
             return
         if ok:
-            for c in self.children:
+            for c in self.kids:
                 c.left(parent, wme, binds)
 
     def replay(self, emit: Emit) -> None:
@@ -562,7 +563,7 @@ class BindNode(Node):
         ok, v = self.compute(binds)
         if ok:
             nb = (*binds, v)
-            for c in self.children:
+            for c in self.kids:
                 c.left(parent, wme, nb)
 
     def replay(self, emit: Emit) -> None:

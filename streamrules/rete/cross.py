@@ -98,7 +98,7 @@ class CrossJoinNode(Node):
         return out
 
     def _emit(self, tokens: Iterable[Token], prepared: list[Prepared]) -> None:
-        kids = tuple(self.children)
+        kids = self.kids
         for t in tokens:
             b = t.binds
             r = t.recency
@@ -151,7 +151,7 @@ class CrossJoinNode(Node):
         match with ``w`` is met again: ``w`` is in the same memory, the other facts have
         not changed), so a modify keeps no table of them."""
         prepared = self._prepare(self.pos[w.cls], w)
-        kids = tuple(self.children)
+        kids = self.kids
         facts_of = self._facts_of
         for t in self.parent.items:  # type: ignore[union-attr]
             b = t.binds

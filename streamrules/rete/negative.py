@@ -31,7 +31,7 @@ class _GateNode(Node):
 
     def unblock(self, t: Token) -> None:
         if not t.dead and not t.children and (t.count == 0) is not self.exists:
-            for c in self.children:
+            for c in self.kids:
                 c.left(t, None, t.binds)
 
     def replay(self, emit: Emit) -> None:
@@ -185,7 +185,7 @@ class NegativeNode(_CountingNode):
                     mine[t] = None
         t.count = n
         if (n == 0) is not self.exists:
-            for c in self.children:
+            for c in self.kids:
                 c.left(t, None, binds)
 
     def right(self, w: WME) -> None:
@@ -193,7 +193,7 @@ class NegativeNode(_CountingNode):
             t.count += 1
             if t.count == 1:
                 if self.exists:
-                    for c in self.children:
+                    for c in self.kids:
                         c.left(t, None, t.binds)
                 else:
                     kill_children(t)
@@ -235,7 +235,7 @@ class NccNode(_GateNode):
                 r.aux = t
             t.count = len(buf)
         if (t.count == 0) is not self.exists:
-            for c in self.children:
+            for c in self.kids:
                 c.left(t, None, binds)
 
     def drop_token(self, t: Token) -> None:
@@ -246,7 +246,7 @@ class NccNode(_GateNode):
         owner.count += 1
         if owner.count == 1:
             if self.exists:
-                for c in self.children:
+                for c in self.kids:
                     c.left(owner, None, owner.binds)
             else:
                 kill_children(owner)
