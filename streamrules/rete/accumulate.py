@@ -15,7 +15,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from streamrules.rete.alpha import AlphaMemory, idx_get
-from streamrules.rete.fact import SELF, WME, freeze
+from streamrules.rete.fact import SELF, WME, Items, freeze
 from streamrules.rete.negative import _CountingNode
 from streamrules.rete.tokens import Emit, Token, kill
 
@@ -33,7 +33,7 @@ class Group:
     def __init__(self, key: Any, gvals: tuple[Any, ...], kind: str) -> None:
         self.key = key
         self.gvals = gvals
-        self.items: dict[WME, Any] = {}
+        self.items: dict[WME, Any] = Items()
         self.result: Any = _EMPTY[kind]
         self.rtoken: Token | None = None
         self.max_tag = 0

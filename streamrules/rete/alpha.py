@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from streamrules.rete.fact import MISSING, WME, freeze
+from streamrules.rete.fact import MISSING, WME, Items, freeze
 
 if TYPE_CHECKING:
     from streamrules.rete.beta import JoinNode, Node
@@ -114,7 +114,7 @@ class AlphaMemory:
         self.cls = cls
         self.consts = consts
         self.required = required
-        self.items: dict[WME, None] = {}
+        self.items: dict[WME, None] = Items()
         self.indexes: dict[tuple[Any, ...], Index] = {}
         self.ixs: tuple[Index, ...] = ()  # (the indexes, for inserts and removals)
         # Linked successors (right activations), all nodes using this memory, and the

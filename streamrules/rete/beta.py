@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from streamrules.rete.alpha import AlphaMemory, Index, idx_add, idx_get, idx_remove, make_getter
-from streamrules.rete.fact import SELF, WME, freeze
+from streamrules.rete.fact import SELF, WME, Items, freeze
 from streamrules.rete.tokens import UNTRACKED, Emit, Token, kill
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ class BetaMemory(Node):
 
     def __init__(self, net: ReteNetwork, parent: Node | None) -> None:
         super().__init__(net, parent)
-        self.items: dict[Token, None] = {}
+        self.items: dict[Token, None] = Items()
         self.indexes: dict[tuple[int, ...], Index] = {}
         self.indexed = False
         self.joins: tuple[JoinNode, ...] = ()  # (a tuple: see AlphaMemory.joins)
@@ -623,7 +623,7 @@ class PNode(Node):
         # firing; see ``ReteNetwork._plan_args``).
         self.fn: Callable[..., Any] = prod.__wrapped__
         self.args: tuple[int, ...] | None = None
-        self.items: dict[Token, None] = {}
+        self.items: dict[Token, None] = Items()
         self.order = 0
         self.agenda: Agenda = net.agenda
         # Below a cross join: where the facts of each match sit in its bindings.

@@ -77,6 +77,19 @@ def pattern_bind(p: Fact) -> V | None:
     return getattr(p, "_bind", None)
 
 
+class Items(dict[Any, Any]):
+    """The contents of a memory node (alpha, beta, negative, production): a dict that
+    CPython's cyclic collector keeps tracked.
+
+    An exact dict that is empty at a full collection is untracked, and its next insert
+    of a fact or token tracks it again, in the young generation: with thousands of
+    productions, most memories are empty most of the time, so each one's next fact made
+    two young collections walk it, cold. The collector never untracks a subclass.
+    """
+
+    __slots__ = ()
+
+
 class WME:
     """A fact inside the network: the user's object, a snapshot of its values, bookkeeping."""
 

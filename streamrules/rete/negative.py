@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamrules.rete.alpha import AlphaMemory, Index, idx_add, idx_get, idx_remove
 from streamrules.rete.beta import BetaMemory, Node, _none
-from streamrules.rete.fact import SELF, WME
+from streamrules.rete.fact import SELF, WME, Items
 from streamrules.rete.tokens import Emit, Token, kill, kill_children
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class _CountingNode(_GateNode):
         self.amem = amem
         self.lkeys = lkeys
         self.rkeys = rkeys
-        self.items: dict[Token, None] = {}
+        self.items: dict[Token, None] = Items()
         self.reads = frozenset(k for k in rkeys if k is not SELF)
         amem.nodes[self] = None
         if lkeys:
@@ -219,7 +219,7 @@ class NccNode(_GateNode):
         self.depth = max(self.depth, partner.depth) + 1
         self.partner = partner
         self.exists = exists
-        self.items: dict[Token, None] = {}
+        self.items: dict[Token, None] = Items()
         self.owners: dict[tuple[Token, WME | None], Token] = {}
         partner.ncc = self
 
