@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     sections: list[str] = [
         "# Benchmark results",
         report.machine(),
-        f"- command: `{command.strip()}`; medians of {args.repeat}; "
+        f"- command: `{command.strip()}`; medians of {args.repeat} "
+        f"(of at least 5 for scaling and Manners); "
         f"started {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
     ]
     targets: list[list[str]] = []

@@ -298,15 +298,17 @@ def _scaling_limit(engine: str, rules: int, opts: Options) -> str:
 def bench_scaling(mods: dict[str, ModuleType | str], opts: Options) -> dict[int, list[Cell]]:
     """The repeats take turns across the sizes (each engine at R=10, 100, ..., then again):
     the target is a ratio of two sizes, and on a shared machine a busy spell would
-    otherwise fall on one size's repeats. Each figure is the median of its repeats."""
+    otherwise fall on one size's repeats. Each figure is the median of its repeats, at
+    least 5 of them (as for Manners: the ratio is a target, and it is memory-bound)."""
     n = _sizes(opts)["scaling"]
     plain: Any = importlib.import_module(MODULES["plain"])
     sizes = scaling_sizes(opts)
     streams = {rules: workloads.scaling_events(n, rules) for rules in sizes}
     once = replace(opts, repeat=1)
+    repeats = max(opts.repeat, 5)
     runs: dict[tuple[int, str], list[Cell]] = {}
     fixed: dict[tuple[int, str], Cell] = {}  # cells not run: not installed, skipped, crashed
-    for _ in range(opts.repeat):
+    for _ in range(repeats):
         for rules in sizes:
             items = streams[rules]
 
@@ -345,7 +347,7 @@ def bench_scaling(mods: dict[str, ModuleType | str], opts: Options) -> dict[int,
         cells = []
         for engine in opts.engines:
             key = (rules, engine)
-            cell = fixed.get(key) or _median_cell(engine, runs.get(key, []), opts.repeat)
+            cell = fixed.get(key) or _median_cell(engine, runs.get(key, []), repeats)
             cells.append(cell)
             opts.out(
                 f"  scaling R={rules}: {engine_name(engine, mods[engine])}: "
