@@ -118,12 +118,10 @@ class AlphaMemory:
         self.indexes: dict[tuple[Any, ...], Index] = {}
         self.ixs: tuple[Index, ...] = ()  # (the indexes, for inserts and removals)
         # Linked successors (right activations), all nodes using this memory, and the
-        # join nodes among them that left unlinking applies to. Tuples are for the
-        # fact's path: they change only when productions do, and each is one object to
-        # read (with thousands of productions, a cold one).
+        # join nodes among them that left unlinking applies to.
         self.successors: dict[Node, None] = {}
         self.nodes: dict[Node, None] = {}
-        self.joins: tuple[JoinNode, ...] = ()
+        self.joins: dict[JoinNode, None] = {}
         self._snap: tuple[Node, ...] | None = None
         self._rsnap: tuple[Node, ...] | None = None
         self.reads = frozenset(k for k, _ in consts) | required

@@ -69,6 +69,7 @@ class Node:
         self.children: dict[Node, None] = {}
         # The linked children as a tuple, for the activations: with thousands of
         # productions a tuple is one cold object to read where a dict is two or three.
+        # (Not kept by a beta memory: see ``BetaMemory._kids_changed``.)
         self.kids: tuple[Node, ...] = ()
         self.all_children: dict[Node, None] = {}
         self.share: dict[Any, Node] = {}
@@ -88,13 +89,15 @@ class Node:
         self.all_children[node] = None
         if linked:
             self.children[node] = None
-            self.kids = tuple(self.children)
+            self._kids_changed()
 
     def remove_child(self, node: Node) -> None:
         self.all_children.pop(node, None)
-        if node in self.children:
-            del self.children[node]
-            self.kids = tuple(self.children)
+        self.children.pop(node, None)
+        self._kids_changed()
+
+    def _kids_changed(self) -> None:
+        self.kids = tuple(self.children)
 
     def right(self, w: WME) -> None:
         """A fact entered the alpha memory."""
@@ -130,13 +133,13 @@ class Node:
                 if v is self:
                     del p.share[k]
             if isinstance(p, BetaMemory):
-                p.joins = tuple(j for j in p.joins if j is not self)
+                p.joins.pop(self, None)
                 if self in p.nccs:
                     p.nccs.remove(self)
         amem = self.amem
         if amem is not None:
             amem.nodes.pop(self, None)
-            amem.joins = tuple(j for j in amem.joins if j is not self)
+            amem.joins.pop(self, None)  # type: ignore[call-overload]
             amem.unlink(self)
 
     def label(self) -> str:
@@ -162,7 +165,7 @@ class BetaMemory(Node):
         self.items: dict[Token, None] = Items()
         self.indexes: dict[tuple[int, ...], Index] = {}
         self.indexed = False
-        self.joins: tuple[JoinNode, ...] = ()  # (a tuple: see AlphaMemory.joins)
+        self.joins: dict[Node, None] = {}
         self.nccs: list[Node] = []
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
@@ -213,7 +216,7 @@ class BetaMemory(Node):
                     bucket[t] = None
         elif len(items) > SMALL and self.indexes:
             self._fill_indexes()
-        for c in self.kids:
+        for c in self.children:
             c.left(t, None, binds)
 
     def drop_token(self, t: Token) -> None:
@@ -276,11 +279,10 @@ class BetaMemory(Node):
             self.children[node] = None
             self._nccs_last()
 
-    def unlink_child(self, node: Node) -> None:
-        """Left unlinking of a child join (its alpha memory is empty)."""
-        if node in self.children:
-            del self.children[node]
-            self.kids = tuple(self.children)
+    def _kids_changed(self) -> None:
+        """A beta memory iterates its children dict: they change while facts come and go
+        (left unlinking), and a memory with many child joins would rebuild a tuple of them
+        at each change (the root, at each production built)."""
 
     def _nccs_last(self) -> None:
         # An NCC node must see a left activation after its subnetwork has (Doorenbos 2.8).
@@ -288,7 +290,6 @@ class BetaMemory(Node):
             if n in self.children:
                 del self.children[n]
                 self.children[n] = None
-        self.kids = tuple(self.children)
 
     def replay(self, emit: Emit) -> None:
         for t in list(self.items):
@@ -348,14 +349,15 @@ class JoinNode(Node):
         self.reads = frozenset(k for k in (*rkeys, *ext_keys) if k is not SELF)
         self.reads_all = False
         amem.nodes[self] = None
-        parent.joins = (*parent.joins, self)
         if parent is net.root:
-            # Never left-unlinked: the root's one token is never left-activated again
-            # once the join is built, so unlinking would only cost each fact entering or
-            # leaving an empty memory a lookup in the root's (large) children.
+            # Never unlinked: the root's one token is never left-activated again once the
+            # join is built, and the root is never empty. Unlinking would only cost each
+            # fact entering or leaving an empty memory a lookup in the root's (large)
+            # children.
             parent.add_child(self)
         else:
-            amem.joins = (*amem.joins, self)
+            parent.joins[self] = None
+            amem.joins[self] = None
             parent.add_child(self, linked=bool(amem.items))
         if parent.items:
             amem.link(self)
@@ -386,7 +388,7 @@ class JoinNode(Node):
         parent: BetaMemory = self.parent  # type: ignore[assignment]
         if lix is None:
             bucket: Iterable[Token] | None = parent.items
-        elif parent.indexed:
+        elif parent.indexed:  # (parent.matching, written out: once per right activation)
             bucket = idx_get(lix.map, self.rget(w.data))
         else:
             bucket = scan(parent.items, lix.get, self.rget(w.data))
@@ -413,7 +415,7 @@ class JoinNode(Node):
                 emit(t, w, t.binds + e)
 
     def left_unlink(self) -> None:
-        self.parent.unlink_child(self)  # type: ignore[union-attr]
+        self.parent.children.pop(self, None)  # type: ignore[union-attr]
 
     def left_relink(self) -> None:
         self.parent.relink(self)  # type: ignore[union-attr]
