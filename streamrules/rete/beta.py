@@ -268,12 +268,6 @@ class BetaMemory(Node):
         if ix.refs == 0:
             del self.indexes[slots]
 
-    def add_child(self, node: Node, linked: bool = True) -> None:
-        self.all_children[node] = None
-        if linked:
-            self.children[node] = None
-            self._nccs_last()
-
     def relink(self, node: Node) -> None:
         if node not in self.children:
             self.children[node] = None
@@ -282,7 +276,9 @@ class BetaMemory(Node):
     def _kids_changed(self) -> None:
         """A beta memory iterates its children dict: they change while facts come and go
         (left unlinking), and a memory with many child joins would rebuild a tuple of them
-        at each change (the root, at each production built)."""
+        at each change (the root, at each production built). What it keeps is the NCC
+        nodes' place, last."""
+        self._nccs_last()
 
     def _nccs_last(self) -> None:
         # An NCC node must see a left activation after its subnetwork has (Doorenbos 2.8).
