@@ -103,6 +103,9 @@ class App:
         self._processed: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._last_activity: int | None = None
+        # Whether the broker answers (``transport.broker_up``), as last logged and counted.
+        self.broker_reachable = True
+        self._broker_down_since: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     def stop(self) -> None:
@@ -136,21 +139,52 @@ class App:
         if self._needs_rebuild and self.transport.assignment():
             async with self._lock:
                 await self._rebuild()
+        self._watch_broker()
         generation = self._generation
+        merger = self._merger
         now = self.clock()
-        wait = self._merger.wait_ms(now)
-        timeout = _FETCH_TIMEOUT_MS if wait is None else max(1, min(wait, _FETCH_TIMEOUT_MS))
-        records = await self.transport.fetch(timeout, self.settings.batch_size)
+        if merger.ready(now):
+            timeout = 0  # buffered work is waiting: take what is prefetched, no more
+        else:
+            wait = merger.wait_ms(now)
+            timeout = _FETCH_TIMEOUT_MS if wait is None else max(1, min(wait, _FETCH_TIMEOUT_MS))
+        batch = self.settings.batch_size
+        # Partitions already holding a batch's worth are not fetched: a backlog waits on
+        # the broker, not in this process (Kafka Streams' buffered.records.per.partition).
+        wanted = merger.wanting(batch) if merger.partitions else None
+        records = await self.transport.fetch(timeout, batch, wanted) if wanted != [] else []
         async with self._lock:
             if generation != self._generation or self._needs_rebuild:
                 return  # fetched before a rebalance: the rebuild seeks again
             if not self.transport.assignment():
                 return
+            self._buffer(records)
             drain = self._idle_for_good(records)
-            await self._step(records, drain=drain)
+            await self._step(drain=drain)
+            while drain and merger.buffered():
+                await self._step(drain=True)
             if drain:
                 log.info("input idle for %d ms: stopping", self.stop_when_idle_ms)
                 self._stopping = True
+
+    def _watch_broker(self) -> None:
+        """Log and count the moments the broker becomes unreachable and reachable again."""
+        up = self.transport.broker_up()
+        if up == self.broker_reachable:
+            return
+        now = self.clock()
+        self.broker_reachable = up
+        self.metrics.broker_up(up)
+        if up:
+            down_for = (now - self._broker_down_since) / 1000 if self._broker_down_since else 0
+            log.info("broker reachable again after %.1f s", down_for, extra={"down_s": down_for})
+            self._broker_down_since = None
+        else:
+            self._broker_down_since = now
+            log.warning(
+                "broker unreachable at %s: processing pauses, nothing is lost; retrying",
+                self.settings.bootstrap,
+            )
 
     def _idle_for_good(self, records: list[Record]) -> bool:
         if self.stop_when_idle_ms is None:
@@ -217,11 +251,11 @@ class App:
         )
 
     # -- one batch -------------------------------------------------------------------
-    async def _step(self, records: list[Record], *, drain: bool) -> None:
-        t0 = time.perf_counter()
-        pipeline = self.pipeline
+    def _buffer(self, records: list[Record]) -> None:
+        """Decode fetched records and buffer them in the partition merge."""
         counts: dict[TopicPartition, int] = {}
         decoded = 0
+        merger = self._merger
         for record in records:
             tp = (record.topic, record.partition)
             counts[tp] = counts.get(tp, 0) + 1
@@ -229,23 +263,32 @@ class App:
                 event = self._decoder.decode(record)
             except DecodeError as exc:
                 dead = DeadLetter(record, exc.reason, exc.message)
-                self._merger.add(Buffered(None, *tp, record.offset, dead))
+                merger.add(Buffered(None, *tp, record.offset, dead))
                 continue
             decoded += 1
-            self._merger.add(Buffered(event.ts_ms, *tp, record.offset, event))
+            merger.add(Buffered(event.ts_ms, *tp, record.offset, event))
         for tp, n in counts.items():
             self.metrics.records_in(tp[0], tp[1], n)
         if decoded:
             self.metrics.decoded(decoded)
         for tp in self.transport.assignment():
-            self._merger.set_behind(tp, self.transport.behind(tp))
+            merger.set_behind(tp, self.transport.behind(tp))
 
+    async def _step(self, *, drain: bool) -> None:
+        """Process at most one batch of merged records (``batch_size`` records, or what
+        ``batch_max_ms`` of processing time allows), then deliver and commit it."""
+        t0 = time.perf_counter()
+        pipeline = self.pipeline
+        merger = self._merger
+        clock = self.clock
+        limit = self.settings.batch_size
+        deadline = clock() + self.settings.batch_max_ms
         out: list[OutRecord] = []
         done = 0
-        while True:
-            b = self._merger.pop(self.clock())
+        while done < limit:
+            b = merger.pop(clock())
             if b is None and drain:
-                b = next(self._merger.drain(), None)
+                b = next(merger.drain(), None)
             if b is None:
                 break
             tp = (b.topic, b.partition)
@@ -262,6 +305,8 @@ class App:
             done += 1
             if done % _CHUNK == 0:
                 await asyncio.sleep(0)
+                if clock() >= deadline:
+                    break
 
         offsets = {
             tp: off for tp, off in self._processed.items() if off > self._committed.get(tp, -1)
@@ -270,14 +315,14 @@ class App:
             await self.transport.deliver(out, offsets)
             self._committed.update(offsets)
         if done:
-            self._last_activity = self.clock()
+            self._last_activity = clock()
         if pipeline.watermark_ms is not None:
             self.metrics.watermark(pipeline.watermark_ms)
         for tp in self.transport.assignment():
             lag = self.transport.lag(tp)
             if lag is not None:
-                self.metrics.lag(tp[0], tp[1], lag + self._merger.buffered(tp))
-        if records or done:
+                self.metrics.lag(tp[0], tp[1], lag + merger.buffered(tp))
+        if done:
             self.metrics.batch_latency(time.perf_counter() - t0)
 
     def _emit(self, result: StepResult, out: list[OutRecord]) -> None:

@@ -79,9 +79,19 @@ class Settings:
     idle_ms: int = _opt(
         500,
         "Longest wait (processing time) for an empty, caught-up input partition before the "
-        "merge goes on without it (Kafka Streams' max.task.idle.ms).",
+        "merge goes on without it, counted per partition from when it became empty (Kafka "
+        "Streams' max.task.idle.ms).",
     )
-    batch_size: int = _opt(500, "Most records fetched per poll (getmany max_records).")
+    batch_size: int = _opt(
+        500,
+        "Most input records per batch: one delivery and one commit each, and the most "
+        "buffered per partition (getmany max_records).",
+    )
+    batch_max_ms: int = _opt(
+        1000,
+        "Longest processing time (ms) of one batch before its decisions are delivered and "
+        "its offsets committed, however many records are waiting.",
+    )
     exactly_once: bool = _opt(
         False, "Decisions and offsets in one Kafka transaction (else at-least-once)."
     )
@@ -366,6 +376,8 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         fail("idle_ms", f"must be >= 0, got {s.idle_ms}")
     if s.batch_size < 1:
         fail("batch_size", f"must be >= 1, got {s.batch_size}")
+    if s.batch_max_ms < 1:
+        fail("batch_max_ms", f"must be >= 1, got {s.batch_max_ms}")
     if s.log_level.upper() not in LOG_LEVELS:
         fail("log_level", f"must be one of {', '.join(LOG_LEVELS)}, got {s.log_level!r}")
     if s.log_format not in LOG_FORMATS:

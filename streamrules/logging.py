@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["ClientLogFilter", "JsonFormatter", "configure_logging"]
 
 # Attributes every LogRecord has; anything else came from ``extra=``.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -36,6 +37,55 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
+class ClientLogFilter(logging.Filter):
+    """Keeps the Kafka client's logs readable during an outage.
+
+    aiokafka logs every failed connection and request, about 14,000 lines a second while a
+    broker is down. Of its records (logger ``aiokafka.*``) at most one of each kind (logger
+    and message template) passes per ``window_s``; the next one to pass says how many were
+    held back. Errors the client retries by itself are warnings, not errors (the service
+    says when the broker is unreachable and when it is back), and a group coordinator that
+    is not available yet (every first start of a group) is information.
+    """
+
+    def __init__(self, window_s: float = 10.0, clock: Any = None) -> None:
+        super().__init__()
+        self.window_s = window_s
+        self._clock = clock or time.monotonic
+        self._seen: dict[tuple[str, object], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("aiokafka"):
+            return True
+        _demote(record)
+        if record.levelno < logging.getLogger(record.name).getEffectiveLevel():
+            return False
+        key = (record.name, record.msg)
+        now = self._clock()
+        since, held = self._seen.get(key, (None, 0))
+        if since is not None and now - since < self.window_s:
+            self._seen[key] = (since, held + 1)
+            return False
+        self._seen[key] = (now, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} more like it held back in {self.window_s:g} s)"
+        return True
+
+
+_QUIET_ERRORS = ("CoordinatorNotAvailableError", "GroupCoordinatorNotAvailableError")
+
+
+def _demote(record: logging.LogRecord) -> None:
+    args = record.args if isinstance(record.args, tuple) else ()
+    if any(type(a).__name__ in _QUIET_ERRORS for a in args):
+        level = logging.INFO
+    elif record.levelno >= logging.ERROR and any(getattr(a, "retriable", False) for a in args):
+        level = logging.WARNING
+    else:
+        return
+    record.levelno, record.levelname = level, logging.getLevelName(level)
+
+
 def configure_logging(level: str, fmt: str, *, stream: Any = None) -> None:
     """Send ``streamrules`` (and aiokafka) logs to standard error in the chosen format.
 
@@ -54,6 +104,7 @@ def configure_logging(level: str, fmt: str, *, stream: Any = None) -> None:
         if getattr(old, "_streamrules", False):
             root.removeHandler(old)
     handler._streamrules = True  # type: ignore[attr-defined]
+    handler.addFilter(ClientLogFilter())
     root.addHandler(handler)
     root.setLevel(level.upper())
     # aiokafka is chatty at INFO (every join, every coordinator lookup).

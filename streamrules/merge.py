@@ -2,14 +2,18 @@
 
 Contract section 5: the next record processed is the buffered head with the smallest event
 time (ties: topic name, partition, offset). A partition with nothing buffered could still
-deliver an earlier record, so the merge waits for it, as Kafka Streams does
-(``max.task.idle.ms``, KIP-695):
+deliver an earlier record, so the merge waits for it, per partition, as Kafka Streams does
+(``max.task.idle.ms``, KIP-353 and KIP-695):
 
 - an empty partition that is known to be *behind* (the broker has records we have not
-  fetched yet) blocks the merge: its data is on the way;
+  fetched yet) blocks the merge without limit: its data is on the way;
 - an empty partition that is caught up blocks it for at most ``idle_ms`` of processing
-  time, counted from the moment the merge first had to wait for it; after that the merge
-  goes on without it until every partition has data again.
+  time since *that* partition became empty (its last buffered record was released, or it
+  was assigned); after that the merge goes on without it until it has data again.
+
+Each partition keeps its own clock, so a partition that never receives a record stops
+blocking ``idle_ms`` after assignment and never changes how long the merge waits for the
+others: when a busy partition runs dry, the merge waits for it afresh.
 
 Records without an event time (they did not decode and will become dead letters) are
 released as soon as they reach the head of their partition: they change no state, so their
@@ -50,6 +54,9 @@ class Buffered(Generic[T]):
 class _Partition(Generic[T]):
     queue: deque[Buffered[T]] = field(default_factory=deque)
     behind: bool = False
+    # Processing time at which the queue was last seen to become empty (None: not known
+    # yet; the next pop starts the clock).
+    empty_since: int | None = None
 
 
 class EventTimeMerger(Generic[T]):
@@ -58,16 +65,14 @@ class EventTimeMerger(Generic[T]):
     def __init__(self, idle_ms: int) -> None:
         self.idle_ms = idle_ms
         self._parts: dict[PartitionId, _Partition[T]] = {}
-        self._waiting_since: int | None = None
-        self._enforced = False
 
     # -- assignment ------------------------------------------------------------------
     def assign(self, partitions: Iterable[PartitionId]) -> None:
         """Set the partitions to merge; buffers of partitions no longer listed are dropped."""
         wanted = set(partitions)
         self._parts = {p: self._parts.get(p) or _Partition() for p in sorted(wanted)}
-        self._waiting_since = None
-        self._enforced = False
+        for part in self._parts.values():
+            part.empty_since = None
 
     @property
     def partitions(self) -> tuple[PartitionId, ...]:
@@ -76,8 +81,7 @@ class EventTimeMerger(Generic[T]):
     def clear(self) -> None:
         for part in self._parts.values():
             part.queue.clear()
-        self._waiting_since = None
-        self._enforced = False
+            part.empty_since = None
 
     # -- input -----------------------------------------------------------------------
     def add(self, record: Buffered[T]) -> None:
@@ -85,6 +89,7 @@ class EventTimeMerger(Generic[T]):
         if part is None:
             raise KeyError(f"partition {record.topic}-{record.partition} is not assigned")
         part.queue.append(record)
+        part.empty_since = None
 
     def set_behind(self, partition: PartitionId, behind: bool) -> None:
         """Tell whether the broker holds records of ``partition`` not fetched yet."""
@@ -98,39 +103,49 @@ class EventTimeMerger(Generic[T]):
             return len(part.queue) if part else 0
         return sum(len(p.queue) for p in self._parts.values())
 
+    def wanting(self, limit: int) -> list[PartitionId]:
+        """The partitions holding fewer than ``limit`` records (the ones worth fetching)."""
+        return [p for p, part in self._parts.items() if len(part.queue) < limit]
+
     # -- output ----------------------------------------------------------------------
-    def pop(self, now_ms: int) -> Buffered[T] | None:
-        """The next record in merged order, or ``None`` if the merge must wait."""
+    def _head(self, now_ms: int) -> _Partition[T] | None:
+        """The partition whose head goes next, or None if the merge must wait."""
         best: Buffered[T] | None = None
         best_part: _Partition[T] | None = None
-        blocked_by_behind = False
         blocked = False
+        idle_ms = self.idle_ms
         for part in self._parts.values():
-            if not part.queue:
-                blocked = True
-                blocked_by_behind = blocked_by_behind or part.behind
+            queue = part.queue
+            if not queue:
+                if part.behind:
+                    blocked = True
+                    continue
+                since = part.empty_since
+                if since is None:
+                    part.empty_since = since = now_ms
+                if now_ms - since < idle_ms:
+                    blocked = True
                 continue
-            head = part.queue[0]
+            head = queue[0]
             if head.ts_ms is None:
-                part.queue.popleft()
-                return head
+                return part
             if best is None or head.sort_key() < best.sort_key():
                 best, best_part = head, part
-        if best is None or best_part is None:
+        return None if blocked else best_part
+
+    def pop(self, now_ms: int) -> Buffered[T] | None:
+        """The next record in merged order, or ``None`` if the merge must wait."""
+        part = self._head(now_ms)
+        if part is None:
             return None
-        if not blocked:
-            self._waiting_since = None
-            self._enforced = False
-        elif blocked_by_behind:
-            return None
-        elif not self._enforced:
-            if self._waiting_since is None:
-                self._waiting_since = now_ms
-            if now_ms - self._waiting_since < self.idle_ms:
-                return None
-            self._enforced = True
-        best_part.queue.popleft()
-        return best
+        record = part.queue.popleft()
+        if not part.queue:
+            part.empty_since = now_ms
+        return record
+
+    def ready(self, now_ms: int) -> bool:
+        """Whether ``pop`` would release a record now."""
+        return self._head(now_ms) is not None
 
     def drain(self) -> Iterator[Buffered[T]]:
         """Everything buffered, in merged order, without waiting for empty partitions."""
@@ -142,10 +157,17 @@ class EventTimeMerger(Generic[T]):
             yield part.queue.popleft()
 
     def wait_ms(self, now_ms: int) -> int | None:
-        """How long until ``pop`` may release something without new input (None: unknown)."""
-        if self._waiting_since is None or self._enforced:
+        """How long until an idle wait ends and ``pop`` may release something without new
+        input (None: no idle wait is running, only new input can unblock the merge)."""
+        if not any(p.queue for p in self._parts.values()):
             return None
-        return max(0, self.idle_ms - (now_ms - self._waiting_since))
+        waits = [
+            self.idle_ms - (now_ms - p.empty_since)
+            for p in self._parts.values()
+            if not p.queue and not p.behind and p.empty_since is not None
+        ]
+        remaining = [w for w in waits if w > 0]
+        return min(remaining) if remaining else None
 
 
 def merge_sorted(streams: Iterable[Iterable[Buffered[T]]]) -> list[Buffered[T]]:

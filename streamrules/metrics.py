@@ -47,6 +47,9 @@ class Metrics:
     def rebuild(self, records: int) -> None:
         """Working memory rebuilt after an assignment, re-reading ``records`` records."""
 
+    def broker_up(self, up: bool) -> None:
+        """The broker became reachable (True) or unreachable (False)."""
+
 
 class PrometheusMetrics(Metrics):
     """Prometheus series ``streamrules_*``, served over HTTP on ``port``."""
@@ -82,6 +85,10 @@ class PrometheusMetrics(Metrics):
         self._rebuild = prom.Counter(
             "streamrules_rebuild_records", "Records re-read to rebuild working memory", **kw
         )
+        self._broker_up = prom.Gauge(
+            "streamrules_broker_up", "1 while the Kafka broker answers, else 0", **kw
+        )
+        self._broker_up.set(1)
         if port is not None:
             prom.start_http_server(port, **kw)
             log.info("metrics on port %d", port)
@@ -109,6 +116,9 @@ class PrometheusMetrics(Metrics):
 
     def rebuild(self, records: int) -> None:
         self._rebuild.inc(records)
+
+    def broker_up(self, up: bool) -> None:
+        self._broker_up.set(1 if up else 0)
 
 
 def make_metrics(port: int | None) -> Metrics:

@@ -48,8 +48,17 @@ class Transport(Protocol):
     def assignment(self) -> frozenset[TopicPartition]:
         """The input partitions this instance owns now."""
 
-    async def fetch(self, timeout_ms: int, max_records: int) -> list[Record]:
-        """Up to ``max_records`` new records (each partition's in offset order)."""
+    async def fetch(
+        self,
+        timeout_ms: int,
+        max_records: int,
+        partitions: Collection[TopicPartition] | None = None,
+    ) -> list[Record]:
+        """Up to ``max_records`` new records (each partition's in offset order), of the
+        given assigned ``partitions`` only (None: all of them)."""
+
+    def broker_up(self) -> bool:
+        """False while the broker is known not to answer (True when unknown)."""
 
     def behind(self, tp: TopicPartition) -> bool:
         """True when the broker is known to hold records of ``tp`` not fetched yet."""

@@ -21,6 +21,7 @@ of decisions and dead letters.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
@@ -57,6 +58,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _LOOKUP_TIMEOUT_MS = 5_000
+# The broker probe: how often the service asks whether the broker answers, and how long
+# an answer may take.
+_PROBE_INTERVAL_S = 2.0
+_PROBE_TIMEOUT_S = 5.0
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -106,6 +111,8 @@ class KafkaTransport:
         self._next: dict[TopicPartition, int] = {}
         self._assignment: frozenset[TopicPartition] = frozenset()
         self._txn_id: str | None = None
+        self._broker_up = True
+        self._prober: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self, on_revoked: RebalanceCallback, on_assigned: RebalanceCallback) -> None:
@@ -140,6 +147,7 @@ class KafkaTransport:
         if not self.exactly_once:
             self._producer = await self._start_producer(None)
         consumer.subscribe([s.orders_topic, s.incidents_topic], listener=_Listener(self))
+        self._prober = asyncio.create_task(self._probe(), name="streamrules-broker-probe")
 
     async def _start_producer(self, txn_id: str | None) -> AIOKafkaProducer:
         s = self.settings
@@ -160,6 +168,11 @@ class KafkaTransport:
         return producer
 
     async def stop(self) -> None:
+        if self._prober is not None:
+            self._prober.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._prober
+            self._prober = None
         if self._producer is not None:
             try:
                 await self._producer.flush()
@@ -209,11 +222,20 @@ class KafkaTransport:
     def assignment(self) -> frozenset[TopicPartition]:
         return self._assignment
 
-    async def fetch(self, timeout_ms: int, max_records: int) -> list[Record]:
+    async def fetch(
+        self,
+        timeout_ms: int,
+        max_records: int,
+        partitions: Collection[TopicPartition] | None = None,
+    ) -> list[Record]:
+        wanted = () if partitions is None else [_ktp(tp) for tp in partitions]
         try:
-            batches = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+            batches = await self.consumer.getmany(
+                *wanted, timeout_ms=timeout_ms, max_records=max_records
+            )
         except KafkaConnectionError as exc:
-            log.warning("fetch failed, retrying: %s", exc)
+            # The probe reports the outage (once); the consumer reconnects by itself.
+            log.debug("fetch failed, retrying: %s", exc)
             await asyncio.sleep(timeout_ms / 1000)
             return []
         except KafkaError as exc:
@@ -243,6 +265,24 @@ class KafkaTransport:
 
     def behind(self, tp: TopicPartition) -> bool:
         return (self.lag(tp) or 0) > 0
+
+    def broker_up(self) -> bool:
+        return self._broker_up
+
+    async def _probe(self) -> None:
+        """Ask the cluster for its metadata every few seconds: the broker's state as the
+        service reports it (aiokafka's own connection errors only say that *a* request
+        failed, thousands of times a minute during an outage)."""
+        while True:
+            try:
+                await asyncio.wait_for(self.consumer.topics(), _PROBE_TIMEOUT_S)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # any failure to get an answer means: not reachable now
+                self._broker_up = False
+            else:
+                self._broker_up = True
+            await asyncio.sleep(_PROBE_INTERVAL_S)
 
     async def committed(self, tps: Collection[TopicPartition]) -> dict[TopicPartition, int | None]:
         out: dict[TopicPartition, int | None] = {}

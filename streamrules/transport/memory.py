@@ -130,9 +130,15 @@ class MemoryTransport:
     def assignment(self) -> frozenset[TopicPartition]:
         return self._assigned
 
-    async def fetch(self, timeout_ms: int, max_records: int) -> list[Record]:
+    async def fetch(
+        self,
+        timeout_ms: int,
+        max_records: int,
+        partitions: Collection[TopicPartition] | None = None,
+    ) -> list[Record]:
         out: list[Record] = []
-        for tp in sorted(self._assigned):
+        wanted = self._assigned if partitions is None else self._assigned & set(partitions)
+        for tp in sorted(wanted):
             log = self.broker.topics[tp[0]][tp[1]]
             pos = self._position[tp]
             take = log[pos : pos + max_records - len(out)]
@@ -147,6 +153,9 @@ class MemoryTransport:
 
     def behind(self, tp: TopicPartition) -> bool:
         return (self.lag(tp) or 0) > 0
+
+    def broker_up(self) -> bool:
+        return True
 
     def lag(self, tp: TopicPartition) -> int | None:
         return len(self.broker.topics[tp[0]][tp[1]]) - self._position.get(tp, 0)

@@ -267,3 +267,46 @@ def test_batching_timing_and_partitions_do_not_change_the_decisions(
     assert _published(broker) == want_ids
     dlq = broker.records("decisions.dlq")
     assert Counter(dict(r.headers)["reason"].decode() for r in dlq) == want_dead
+
+
+class _CountingTransport(MemoryTransport):
+    """Records, per delivery, how many input records its offsets cover."""
+
+    def __init__(self, *args: object, **kw: object) -> None:
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self.covered: list[int] = []
+        self.buffered_peak = 0
+        self._last: dict[tuple[str, int], int] = {}
+
+    async def deliver(self, records, offsets):  # type: ignore[no-untyped-def]
+        covered = sum(off - self._last.get(tp, 0) for tp, off in offsets.items())
+        self._last.update(offsets)
+        self.covered.append(covered)
+        await super().deliver(records, offsets)
+
+
+async def test_a_backlog_is_worked_off_one_bounded_batch_at_a_time() -> None:
+    """However much input waits, each delivery and commit covers at most batch_size
+    records, and fewer than twice batch_size records per partition wait in the merge (a
+    partition is fetched while it holds fewer than batch_size, one fetch at most adds
+    batch_size)."""
+    broker = _broker(_events(days=0.5, malformed=0.0), order_parts=3)
+    total = sum(len(p) for t in TOPICS for p in broker.topics[t])
+    clock = ManualClock()
+    transport = _CountingTransport(broker, "g", TOPICS, clock=clock, fetch_ms=FETCH_MS)
+    app = App(SETTINGS, transport, clock=clock, stop_when_idle_ms=2_000)
+    peak = 0
+    real_step = app._step
+
+    async def step(*, drain: bool) -> None:
+        nonlocal peak
+        peak = max(peak, *(app._merger.buffered(tp) for tp in app._merger.partitions))
+        await real_step(drain=drain)
+
+    app._step = step  # type: ignore[method-assign]
+    await asyncio.wait_for(app.run(), timeout=60)
+    assert sum(transport.covered) == total
+    assert max(transport.covered) <= SETTINGS.batch_size
+    assert len(transport.covered) >= total // SETTINGS.batch_size
+    assert peak < 2 * SETTINGS.batch_size
+    assert _published(broker) == _expected(broker)[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from streamrules.merge import Buffered, EventTimeMerger, merge_sorted
@@ -151,3 +151,69 @@ def test_undecodable_heads_are_released_at_once() -> None:
     got = m.pop(0)
     assert got is not None and got.item == "bad"
     assert m.pop(0) is None
+
+
+@settings(settings.get_profile("merge"))
+@given(ts_lists, st.lists(st.tuples(st.integers(0, 2), st.integers(1, 4)), max_size=20))
+@example(raw=[[0, 1], [2]], schedule=[(0, 1), (1, 1)])
+def test_a_silent_partition_does_not_stop_the_wait_for_the_others(
+    raw: list[list[int | None]], schedule: list[tuple[int, int]]
+) -> None:
+    """One more partition never receives a record and its idle time ran out long ago;
+    the others are behind until their first chunk arrives, then caught up (a live feed),
+    each running dry for less than the idle time between chunks: the merge still waits for
+    each of them and releases the oracle's order."""
+    streams = _streams(raw)
+    expected = _oracle(streams)
+    merger: EventTimeMerger[str] = EventTimeMerger(idle_ms=1000)
+    parts = PARTS[: len(streams)]
+    merger.assign([*parts, ("incidents", 1)])
+    # A first record goes out after the idle wait for every other partition: the
+    # silent one's wait is over from then on.
+    merger.add(Buffered(-1, *parts[0], -1, "first"))
+    assert merger.pop(0) is None
+    first = merger.pop(1000)
+    assert first is not None and first.item == "first"
+    now = 10**6
+    pending = [list(s) for s in streams]
+    out: list[str] = []
+    for j, p in enumerate(parts):
+        merger.set_behind(p, bool(pending[j]))
+    tail = [(j, 10**6) for j in range(len(pending))]
+    for i, n in [*schedule, *tail]:
+        i %= len(pending)
+        now += 1
+        for rec in pending[i][:n]:
+            merger.add(rec)
+        del pending[i][:n]
+        merger.set_behind(parts[i], False)
+        while (b := merger.pop(now)) is not None:
+            out.append(b.item)
+    out.extend(b.item for b in merger.drain())
+    untimed = {b.item for s in streams for b in s if b.ts_ms is None}
+    assert sorted(out) == sorted(expected)
+    assert [x for x in out if x not in untimed] == [x for x in expected if x not in untimed]
+
+
+def test_each_partition_waits_from_when_it_ran_dry() -> None:
+    m: EventTimeMerger[str] = EventTimeMerger(idle_ms=100)
+    m.assign([("incidents", 0), ("orders", 0), ("orders", 1)])
+    m.add(Buffered(1, "orders", 0, 0, "a"))
+    m.add(Buffered(2, "orders", 1, 0, "b"))
+    m.add(Buffered(3, "orders", 1, 1, "c"))
+    assert m.pop(0) is None and m.wait_ms(0) == 100  # incidents-0: never any data
+    got = m.pop(100)
+    assert got is not None and got.item == "a"
+    # orders-0 ran dry at 100: the merge waits for it until 200, whatever incidents-0 does.
+    assert m.pop(150) is None
+    assert m.wait_ms(150) == 50
+    m.add(Buffered(4, "orders", 0, 1, "d"))
+    got = m.pop(160)
+    assert got is not None and got.item == "b"
+    # orders-1 still holds c (ts 3) and orders-0 holds d (ts 4): no wait.
+    got = m.pop(160)
+    assert got is not None and got.item == "c"
+    # orders-1 ran dry at 160: d waits until 260.
+    assert m.pop(259) is None
+    got = m.pop(260)
+    assert got is not None and got.item == "d"
