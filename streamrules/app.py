@@ -52,6 +52,8 @@ REBUILD_HORIZON_MS = 30 * 24 * 3600 * 1000
 # Events processed between two yields to the event loop.
 _CHUNK = 200
 _FETCH_TIMEOUT_MS = 200
+# How often the broker's state (the transport's probe) is looked at for logs and metrics.
+_WATCH_INTERVAL_S = 0.5
 
 
 def _monotonic_ms() -> int:
@@ -120,10 +122,13 @@ class App:
 
     async def run(self) -> None:
         await self.transport.start(self._on_revoked, self._on_assigned)
+        # Its own task: a batch can wait on the broker for the whole outage.
+        watcher = asyncio.create_task(self._watch_broker(), name="streamrules-broker-watch")
         try:
             while not self._stopping:
                 await self._iteration()
         finally:
+            watcher.cancel()
             thaw_startup_objects()  # for in-process callers (tests): the collector as it was
             await self.transport.stop()
         log.info(
@@ -139,7 +144,6 @@ class App:
         if self._needs_rebuild and self.transport.assignment():
             async with self._lock:
                 await self._rebuild()
-        self._watch_broker()
         generation = self._generation
         merger = self._merger
         now = self.clock()
@@ -167,17 +171,22 @@ class App:
                 log.info("input idle for %d ms: stopping", self.stop_when_idle_ms)
                 self._stopping = True
 
-    def _watch_broker(self) -> None:
+    async def _watch_broker(self) -> None:
         """Log and count the moments the broker becomes unreachable and reachable again."""
-        up = self.transport.broker_up()
-        if up == self.broker_reachable:
-            return
+        while True:
+            up = self.transport.broker_up()
+            if up != self.broker_reachable:
+                self._broker_changed(up)
+            await asyncio.sleep(_WATCH_INTERVAL_S)
+
+    def _broker_changed(self, up: bool) -> None:
         now = self.clock()
         self.broker_reachable = up
         self.metrics.broker_up(up)
         if up:
-            down_for = (now - self._broker_down_since) / 1000 if self._broker_down_since else 0
-            log.info("broker reachable again after %.1f s", down_for, extra={"down_s": down_for})
+            since = self._broker_down_since
+            down_s = (now - since) / 1000 if since is not None else 0.0
+            log.info("broker reachable again after %.1f s", down_s, extra={"down_s": down_s})
             self._broker_down_since = None
         else:
             self._broker_down_since = now
@@ -193,7 +202,10 @@ class App:
         if records or self._last_activity is None:
             self._last_activity = now
             return False
-        if any(self.transport.behind(tp) for tp in self.transport.assignment()):
+        if not self.broker_reachable or any(
+            self.transport.behind(tp) for tp in self.transport.assignment()
+        ):
+            # Input may be waiting on a broker that does not answer: not idle.
             self._last_activity = now
             return False
         return now - self._last_activity >= self.stop_when_idle_ms

@@ -44,8 +44,9 @@ class ClientLogFilter(logging.Filter):
     broker is down. Of its records (logger ``aiokafka.*``) at most one of each kind (logger
     and message template) passes per ``window_s``; the next one to pass says how many were
     held back. Errors the client retries by itself are warnings, not errors (the service
-    says when the broker is unreachable and when it is back), and a group coordinator that
-    is not available yet (every first start of a group) is information.
+    says when the broker is unreachable and when it is back; an unexpected failure, with a
+    traceback, stays an error), and a group coordinator that is not available yet (every
+    first start of a group) is information.
     """
 
     def __init__(self, window_s: float = 10.0, clock: Any = None) -> None:
@@ -79,7 +80,10 @@ def _demote(record: logging.LogRecord) -> None:
     args = record.args if isinstance(record.args, tuple) else ()
     if any(type(a).__name__ in _QUIET_ERRORS for a in args):
         level = logging.INFO
-    elif record.levelno >= logging.ERROR and any(getattr(a, "retriable", False) for a in args):
+    elif record.levelno >= logging.ERROR and not record.exc_info:
+        # The client logs what it retries by itself as errors (a refused connection, a
+        # failed metadata update, an expired heartbeat session); what it cannot get past
+        # reaches the service as an exception, and the service logs that.
         level = logging.WARNING
     else:
         return

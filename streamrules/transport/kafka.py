@@ -21,7 +21,6 @@ of decisions and dead letters.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
@@ -113,6 +112,7 @@ class KafkaTransport:
         self._txn_id: str | None = None
         self._broker_up = True
         self._prober: asyncio.Task[None] | None = None
+        self._closing = False
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self, on_revoked: RebalanceCallback, on_assigned: RebalanceCallback) -> None:
@@ -168,10 +168,10 @@ class KafkaTransport:
         return producer
 
     async def stop(self) -> None:
+        self._closing = True
         if self._prober is not None:
             self._prober.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._prober
+            await asyncio.wait([self._prober], timeout=_PROBE_TIMEOUT_S)
             self._prober = None
         if self._producer is not None:
             try:
@@ -273,11 +273,12 @@ class KafkaTransport:
         """Ask the cluster for its metadata every few seconds: the broker's state as the
         service reports it (aiokafka's own connection errors only say that *a* request
         failed, thousands of times a minute during an outage)."""
-        while True:
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
+        # that meets the inner call's completion, and the probe would outlive stop().
+        while not self._closing:
             try:
-                await asyncio.wait_for(self.consumer.topics(), _PROBE_TIMEOUT_S)
-            except asyncio.CancelledError:
-                raise
+                async with asyncio.timeout(_PROBE_TIMEOUT_S):
+                    await self.consumer.topics()
             except Exception:  # any failure to get an answer means: not reachable now
                 self._broker_up = False
             else:
@@ -404,8 +405,9 @@ async def _send_all(producer: AIOKafkaProducer, records: Sequence[OutRecord]) ->
 class KafkaProducerClient:
     """A plain idempotent producer (``streamrules produce``): send, then ``flush``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, linger_ms: int = 10) -> None:
         self.settings = settings
+        self.linger_ms = linger_ms
         self._producer: AIOKafkaProducer | None = None
 
     async def __aenter__(self) -> KafkaProducerClient:
@@ -413,7 +415,7 @@ class KafkaProducerClient:
             client_id=f"{self.settings.client_id}-produce",
             acks="all",
             enable_idempotence=True,
-            linger_ms=10,
+            linger_ms=self.linger_ms,
             **client_options(self.settings),
         )
         try:

@@ -50,7 +50,12 @@ async def feed(bootstrap: str, items: list[Item], rate: float) -> int:
     decoder = Decoder(None)
     loop = asyncio.get_running_loop()
     pending: list[asyncio.Future[object]] = []
-    async with KafkaProducerClient(Settings(bootstrap_servers=bootstrap)) as producer:
+    # No linger: a record goes out with the next request whatever its partition, so the
+    # broker appends records in the order written. A linger holds each partition's batch
+    # back on its own clock: records of one partition then reach the broker up to
+    # linger.ms after later records of another, which at this feed's compressed event
+    # time (hours a second) is minutes of event time, beyond the allowed lateness.
+    async with KafkaProducerClient(Settings(bootstrap_servers=bootstrap), linger_ms=0) as producer:
         start = loop.time()
         for i, (topic, key, value) in enumerate(items):
             delay = start + i / rate - loop.time()

@@ -10,6 +10,7 @@ producers' own order); kill -9 loses nothing; a backlog is worked off batch by b
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
 import subprocess
 import sys
@@ -22,10 +23,13 @@ import orjson
 import pytest
 from aiokafka.partitioner import murmur2
 
-from streamrules.codec import Decoder, Record
+from streamrules.codec import Decoder, Record, format_ms
 from streamrules.config import Settings
 from streamrules.errors import DecodeError
 from streamrules.generate import generate_events
+from streamrules.localkafka import BrokerConfig, LocalKafka, run_sync, with_free_ports
+from streamrules.topics import TopicSpec, load_topics
+from streamrules.transport import kafka_admin
 from streamrules.transport.kafka import record_counts
 from tests.integration.live_feed import Item, write_items
 from tests.integration.test_service_support import (
@@ -37,6 +41,7 @@ from tests.integration.test_service_support import (
     replay,
     replay_dead_reasons,
     topic_flags,
+    wrong_topic,
 )
 
 ORDER_PARTITIONS_USED = {0, 1, 3, 4}  # of 6: orders-2 and orders-5 never get a record
@@ -206,3 +211,203 @@ def test_live_feed_with_empty_partitions_equals_replay(
     assert Counter(got_dead) == Counter(), "a clean feed in event-time order has no dead letter"
     assert len(got_ids) == len(set(got_ids))
     assert sorted(got_ids) == sorted(want_ids)
+
+
+def _with_late_events(items: list[Item], names: dict[str, str], every: int) -> list[Item]:
+    """Every ``every``-th record is followed by an order 10 minutes older than it: late in
+    the producers' own order (allowed lateness 60 s)."""
+    out: list[Item] = []
+    for i, item in enumerate(items):
+        out.append(item)
+        ts = _ts(item[2])
+        if i % every == every - 1 and ts is not None:
+            late = {
+                "type": "order_placed",
+                "order_id": f"late-{i}",
+                "customer_id": "c-late",
+                "logged_in": True,
+                "items": [{"sku": "A-1", "qty": 1, "price": 10.0}],
+                "ts": format_ms(ts - 600_000),
+            }
+            out.append((names["orders"], b"c-late", orjson.dumps(late)))
+    return out
+
+
+def test_live_feed_with_malformed_and_late_records(
+    kafka_bootstrap: str, live_topics: dict[str, str], tmp_path: Path
+) -> None:
+    names = live_topics
+    items = _with_late_events(live_items(32, names, hours=4, malformed_ratio=0.03), names, 150)
+    flags = [*topic_flags(kafka_bootstrap, names), "--group-id", f"g-{names['orders']}"]
+    service = Service(tmp_path, [*flags, "--stop-when-idle", "6"])
+    service.wait_for_log("rebuilding working memory")
+    finish_feed(start_feed(tmp_path, kafka_bootstrap, items, 2000))
+    assert service.wait() == 0, service.tail()
+
+    want_ids, want_dead = expected_run(tmp_path, kafka_bootstrap, names)
+    got_ids, got_dead = published(kafka_bootstrap, names)
+    assert Counter(want_dead)["late_event"] >= 5 and Counter(want_dead)["invalid_json"] >= 1
+    # Records on the wrong input topic for their type are `schema` dead letters of `run`
+    # (replay derives the topic from the type).
+    inputs = read_topic(kafka_bootstrap, names["orders"]) + read_topic(
+        kafka_bootstrap, names["incidents"]
+    )
+    want = Counter(want_dead) + Counter({"schema": wrong_topic(inputs, names)})
+    assert Counter(got_dead) == want
+    assert sorted(got_ids) == sorted(want_ids)
+
+
+def _decision_order_holds(bootstrap: str, names: dict[str, str], want_ids: list[str]) -> None:
+    """Each decisions partition holds its decisions in firing order, each once."""
+    per_partition: dict[int, list[str]] = {}
+    for r in read_topic(bootstrap, names["decisions"]):
+        per_partition.setdefault(r.partition, []).append(str(orjson.loads(r.value)["decision_id"]))
+    for ids in per_partition.values():
+        wanted = set(ids)
+        assert ids == [i for i in want_ids if i in wanted]
+
+
+@pytest.mark.parametrize("mode", ["at-least-once", "exactly-once"])
+def test_kill_9_three_times_during_a_live_feed(
+    mode: str, kafka_bootstrap: str, live_topics: dict[str, str], tmp_path: Path
+) -> None:
+    """A crash at three random points while the producer writes: a new instance takes
+    over each time. Nothing is lost; exactly-once: nothing twice, in firing order."""
+    names = live_topics
+    rng = random.Random(f"kill-{mode}")
+    items = live_items(33, names, hours=6)
+    flags = [
+        *topic_flags(kafka_bootstrap, names),
+        "--group-id",
+        f"g-{names['orders']}",
+        "--batch-size",
+        "100",
+    ]
+    if mode == "exactly-once":
+        flags.append("--exactly-once")
+    feed = start_feed(tmp_path, kafka_bootstrap, items, 150)
+    for _ in range(3):
+        service = Service(tmp_path, flags)
+        service.wait_for_log("rebuilding working memory", timeout=180)
+        time.sleep(rng.uniform(0.5, 3.0))
+        service.kill()
+    finish_feed(feed)
+    last = Service(tmp_path, [*flags, "--stop-when-idle", "6"])
+    assert last.wait() == 0, last.tail()
+
+    want_ids, want_dead = expected_run(tmp_path, kafka_bootstrap, names)
+    got_ids, got_dead = published(kafka_bootstrap, names)
+    assert want_dead == []
+    assert set(got_ids) == set(want_ids), "no decision lost"
+    if mode == "exactly-once":
+        assert len(got_ids) == len(want_ids), "no decision twice"
+        _decision_order_holds(kafka_bootstrap, names, want_ids)
+    assert got_dead == []
+
+
+def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
+    """The sum of the group's committed offsets over the partitions of ``topic``."""
+
+    async def go() -> int:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+        await consumer.start()
+        try:
+            total = 0
+            for p in range(partitions):
+                total += await consumer.committed(TopicPartition(topic, p)) or 0
+            return total
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(go())
+
+
+def test_kill_9_half_way_through_a_backlog_republishes_at_most_a_batch(
+    kafka_bootstrap: str, live_topics: dict[str, str], tmp_path: Path
+) -> None:
+    names = live_topics
+    items = [
+        (names[t], k, v)
+        for t, k, v in generate_events(34, days=7, orders_per_hour=600, incident_rate=0.5)
+    ]
+    assert len(items) >= 100_000
+    events = tmp_path / "backlog.jsonl"
+    events.write_bytes(b"".join(v + b"\n" for _, _, v in items))
+    flags = [*topic_flags(kafka_bootstrap, names)]
+    produced = subprocess.run(
+        cli_cmd("produce", str(events), *flags), cwd=ROOT, env=clean_env(), capture_output=True
+    )
+    assert produced.returncode in (0, 1), produced.stderr.decode()[-2000:]
+    group = f"g-{names['orders']}"
+    run_flags = [*flags, "--group-id", group, "--batch-size", "500"]
+    want_ids, _ = expected_run(tmp_path, kafka_bootstrap, names)
+
+    service = Service(tmp_path, run_flags)
+    commits_seen = 0
+    deadline = time.monotonic() + 300
+    while count(kafka_bootstrap, names["decisions"]) < len(want_ids) // 2:
+        assert time.monotonic() < deadline and service.proc.poll() is None, service.tail()
+        commits_seen = max(commits_seen, _committed(kafka_bootstrap, group, names["orders"], 6))
+        time.sleep(0.2)
+    service.kill()
+    assert commits_seen > 0, "offsets are committed batch by batch while the backlog lasts"
+    before = count(kafka_bootstrap, names["decisions"])
+    assert before < len(want_ids)
+
+    again = Service(tmp_path, [*run_flags, "--stop-when-idle", "6"])
+    assert again.wait() == 0, again.tail()
+    got_ids, _ = published(kafka_bootstrap, names)
+    assert set(got_ids) == set(want_ids), "no decision lost"
+    republished = len(got_ids) - len(set(got_ids))
+    # One batch is 500 input records, about as many decisions (one discount per order).
+    assert republished <= 1000, f"{republished} decisions published twice"
+
+
+def test_broker_outage_during_a_live_feed_is_a_few_readable_lines(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """The broker stops for 30 s while the service runs (on a broker of this test's own):
+    nothing is lost, the service says once that the broker is unreachable and once that it
+    is back, and the client's connection errors are summarised, not a flood."""
+    config = with_free_ports(BrokerConfig(data_dir=tmp_path_factory.mktemp("outage-kafka")))
+    broker = LocalKafka(config)
+    broker.start()
+    try:
+        bootstrap = broker.bootstrap_servers
+        names = {n: f"outage-{n}" for n in ("orders", "incidents", "decisions", "decisions.dlq")}
+        specs = [
+            TopicSpec(real, 3 if n != "decisions.dlq" else 1, 1, load_topics().default_configs)
+            for n, real in names.items()
+        ]
+        run_sync(kafka_admin.create_topics(bootstrap, specs))
+        items = live_items(35, names, hours=4)
+        half = len(items) // 2
+        flags = [*topic_flags(bootstrap, names), "--group-id", "g-outage"]
+        service = Service(tmp_path, [*flags, "--stop-when-idle", "8"])
+        service.wait_for_log("rebuilding working memory")
+        finish_feed(start_feed(tmp_path, bootstrap, items[:half], 400))
+
+        broker.stop()
+        down_at = len(service.lines())
+        time.sleep(30)
+        during = service.lines()[down_at:]
+        broker = LocalKafka(config)
+        broker.start()
+        finish_feed(start_feed(tmp_path, bootstrap, items[half:], 400))
+        assert service.wait(timeout=240) == 0, service.tail()
+
+        messages = [str(rec.get("message")) for rec in service.lines()]
+        assert sum("broker unreachable" in m for m in messages) == 1, messages
+        assert sum("broker reachable again" in m for m in messages) == 1, messages
+        # 30 s of outage: aiokafka alone logged ~14,000 lines a second before.
+        assert len(during) <= 120, f"{len(during)} log lines in 30 s of outage"
+        assert not [r for r in service.lines() if r.get("level") in ("ERROR", "CRITICAL")]
+
+        want_ids, want_dead = expected_run(tmp_path, bootstrap, names)
+        got_ids, got_dead = published(bootstrap, names)
+        assert want_dead == [] and got_dead == []
+        assert set(got_ids) == set(want_ids), "nothing lost"
+    finally:
+        broker.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 
 import orjson
 
@@ -61,7 +62,14 @@ def test_retried_errors_are_warnings_and_a_missing_coordinator_is_information() 
     # aiokafka logs at WARNING and above: demoted to INFO, the record goes nowhere.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     assert not f.filter(rec) and rec.levelname == "INFO"
-    fatal = _record("aiokafka.conn", logging.ERROR, "Unexpected: %s", ValueError("x"))
+    refused = _record("aiokafka", logging.ERROR, "Unable connect: %s", ConnectionRefusedError())
+    assert f.filter(refused) and refused.levelname == "WARNING"
+    try:
+        raise ValueError("x")
+    except ValueError:
+        fatal = logging.LogRecord(
+            "aiokafka.conn", logging.ERROR, __file__, 1, "Unexpected", (), sys.exc_info()
+        )
     assert f.filter(fatal) and fatal.levelname == "ERROR"
 
 
