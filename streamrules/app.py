@@ -1,10 +1,12 @@
 """The service: transport -> event-time merge -> pipeline -> transport, with commits.
 
-One loop: fetch a batch (``getmany``), decode each record to learn its event time, buffer
-it in the partition merge (``merge.py``), process every record the merge releases through
-the pipeline one at a time, publish the decisions and dead letters, and commit the offsets
-of the processed records once the broker acknowledged that output (or in the same
-transaction, exactly-once: the transport decides).
+One loop: fetch (``getmany``, only the partitions holding less than a batch), decode each
+record to learn its event time, buffer it in the partition merge (``merge.py``), process
+at most one batch (``batch_size`` records, ``batch_max_ms``) of the records the merge
+releases through the pipeline one at a time, publish the decisions and dead letters, and
+commit the offsets of the processed records once the broker acknowledged that output (or
+in the same transaction, exactly-once: the transport decides). A backlog is worked off
+batch by batch, never held in memory at once.
 
 Rebalances. The transport calls ``on_revoked`` before partitions go away; since a batch is
 processed, delivered and committed under one lock, taking that lock means everything
@@ -15,7 +17,9 @@ before the last committed record, with publishing suppressed for records below t
 committed offsets. Their decisions were published by whoever processed them first.
 
 CPU-heavy rule work runs in chunks with ``await asyncio.sleep(0)`` between them so that
-the consumer's heartbeats and fetches (tasks on the same loop) keep running. Timeouts here
+the consumer's heartbeats and fetches (tasks on the same loop) keep running. A watcher
+task reports the transport's view of the broker (unreachable, back after N s) in the logs
+and metrics, also while a batch waits on the broker. Timeouts here
 (the merge's idle wait, ``stop_when_idle``) are processing time; event time comes only from
 the events.
 """
