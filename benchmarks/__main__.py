@@ -12,9 +12,9 @@ import sys
 import time
 from typing import Any
 
-from benchmarks import harness, replay, report
+from benchmarks import harness, matches, replay, report
 
-WORKLOADS = ("orders", "joins", "scaling", "manners", "replay")  # report order
+WORKLOADS = ("orders", "joins", "scaling", "matches", "manners", "replay")  # report order
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -137,6 +137,15 @@ def main(argv: list[str] | None = None) -> int:
             "joined to a shared fact type",
             report.scaling_table(by_r, names),
             report.targets_scaling(by_r),
+        )
+    if "matches" in args.only and "streamrules" in engines:
+        read = matches.run(opts)
+        section(
+            "matches",
+            "(c2) streamrules: reading the matches (py-rete's idioms) against R, the scaling "
+            "workload's rules",
+            matches.report(read),
+            [],
         )
     if "manners" in args.only:
         by_n = harness.bench_manners(mods, opts)

@@ -13,6 +13,7 @@ from streamrules.errors import (
     ConfigError,
     DecodeError,
     RuleError,
+    RuleValueError,
     StreamRulesError,
     TransportError,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "Production",
     "ReteNetwork",
     "RuleError",
+    "RuleValueError",
     "StreamRulesError",
     "Sum",
     "TransportError",

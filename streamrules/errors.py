@@ -4,8 +4,11 @@
 
     StreamRulesError                 root: catch this to catch everything of ours
     ├── ConfigError                  bad settings, flags, environment or TOML; exit 2 at start
-    ├── RuleError                    a bad production (unbound variable, fact holding a
-    │                                variable, bad rule file) or an action that raised
+    ├── RuleError                    a bad production (unbound variable, bad rule file), an
+    │   │                            action that raised, a misuse of the network
+    │   └── RuleValueError           also a ValueError: where py-rete raises ValueError (a
+    │                                production added twice, removing a production or a fact
+    │                                the network does not hold, a fact holding a variable)
     ├── DecodeError                  a record that is not a valid event; carries the reason
     │                                and, when known, topic / partition / offset
     └── TransportError               Kafka (or other transport) failure; ``retriable`` says
@@ -44,6 +47,14 @@ class RuleError(StreamRulesError):
         super().__init__(" ".join(parts) if len(parts) > 1 else message)
         self.production = production
         self.condition = condition
+
+
+class RuleValueError(RuleError, ValueError):
+    """A ``RuleError`` that is also a ``ValueError``: the misuses py-rete reports with
+    ``ValueError`` (so that code written against py-rete, ``except ValueError``, still
+    catches them): adding a production that is already in the network, removing one that
+    is not, removing or updating a fact the network does not hold, a fact holding a
+    variable."""
 
 
 class DecodeError(StreamRulesError):

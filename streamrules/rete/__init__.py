@@ -6,7 +6,7 @@ Imports nothing of the rest of the package but :mod:`streamrules.errors`, and no
 
 from __future__ import annotations
 
-from streamrules.errors import RuleError
+from streamrules.errors import RuleError, RuleValueError
 from streamrules.rete.agenda import Listener, Match
 from streamrules.rete.conditions import (
     AND,
@@ -45,6 +45,7 @@ __all__ = [
     "Production",
     "ReteNetwork",
     "RuleError",
+    "RuleValueError",
     "Sum",
     "V",
 ]

@@ -41,7 +41,7 @@ class Agenda:
     withdraws and re-makes matches), and then never cost a heap push.
     """
 
-    __slots__ = ("fresh", "heap", "live", "renewed", "seq")
+    __slots__ = ("fresh", "heap", "holding", "live", "renewed", "seq")
 
     def __init__(self) -> None:
         self.heap: list[tuple[int, int, int, int, Token]] = []
@@ -51,6 +51,11 @@ class Agenda:
         # A match renewed in place by a modify may wait in ``fresh`` twice, and its heap
         # entry from before is stale (its count changed): entries are checked on pop.
         self.renewed = False
+        # The production nodes that hold matches (fired or not), kept by the nodes as
+        # their first match comes and their last goes (a test and, on those changes
+        # only, a dict insertion or deletion), so that reading the matches costs what
+        # they are, not the number of productions.
+        self.holding: dict[PNode, None] = {}
 
     def push(self, t: Token) -> None:
         self.seq += 1

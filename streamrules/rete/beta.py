@@ -695,8 +695,11 @@ class PNode(Node):
 
     def _enter(self, t: Token) -> None:
         """A new match: stored here and pending in the agenda."""
-        self.items[t] = None
+        items = self.items
         agenda = self.agenda
+        if not items:  # (see Agenda.holding)
+            agenda.holding[self] = None
+        items[t] = None
         t.count = agenda.seq = agenda.seq + 1
         fresh = agenda.fresh
         fresh.append(t)
@@ -749,7 +752,10 @@ class PNode(Node):
             self.net._announce(t)
 
     def drop_token(self, t: Token) -> None:
-        del self.items[t]
+        items = self.items
+        del items[t]
+        if not items:
+            del self.agenda.holding[self]
         if self.xslots and t.wme is None:  # a cross join's match: in each fact's tokens
             b = t.binds
             for i in self.xslots:  # (each fact has this and other matches: a dict)

@@ -1,9 +1,12 @@
 """Facts, the working-memory elements (engine input stage).
 
 A :class:`Fact` is a dict (positional values get the keys 0, 1, ...); subclasses are fact
-types. The same class serves as a pattern when it holds variables. Inside the network a
-fact is represented by a :class:`WME` holding a snapshot of its values, so mutating the
-user's object changes nothing until ``update_fact``; no id is ever written into the fact.
+types. The same class serves as a pattern when it holds variables. A fact is an entity,
+not a value: it compares and hashes by identity (as a py-rete fact in a network does,
+whose equality and hash start from its network id), so it goes in sets and is a dict key,
+and mutating it before ``update_fact`` keeps its hash. Inside the network a fact is
+represented by a :class:`WME` holding a snapshot of its values, so mutating the user's
+object changes nothing until ``update_fact``; no id is ever written into the fact.
 """
 
 from __future__ import annotations
@@ -33,6 +36,17 @@ class Fact(ComposableCond, dict):  # type: ignore[type-arg]
             dict.update(self, kwargs)
         else:
             dict.__init__(self, kwargs)
+
+    # Identity, not dict contents: the hash of a mutable object must not change while it
+    # is in a set, and the py-rete idiom mutates facts in place (then ``update_fact``).
+    # Equality agrees with that hash; ``dict(a) == dict(b)`` compares contents.
+    __hash__ = object.__hash__  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
 
     def __rlshift__(self, other: V) -> Fact:
         if not isinstance(other, V):

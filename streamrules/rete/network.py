@@ -9,12 +9,13 @@ facts whose support went), then report errors raised by user tests.
 from __future__ import annotations
 
 import gc
+import heapq
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from streamrules.errors import RuleError
-from streamrules.rete.agenda import Agenda, Listener, Match, sort_key
+from streamrules.errors import RuleError, RuleValueError
+from streamrules.rete.agenda import Agenda, Listener, Match
 from streamrules.rete.alpha import AlphaMemory, _depth_key, idx_add, idx_remove
 from streamrules.rete.beta import BetaMemory, Node, PNode
 from streamrules.rete.compiler import NET_ARG, OTHER_ARG, Compiler, dnf
@@ -91,6 +92,8 @@ class ReteNetwork:
         self._gc_paused = False
         self._firing: Token | None = None
         self._firing_count = 0  # the activation of _firing (a modify may renew the token)
+        # The pending matches taken by get_new_match (token: count of the activation).
+        self._taken: dict[Token, int] = {}
 
     # -- operations --------------------------------------------------------------------
 
@@ -167,7 +170,7 @@ class ReteNetwork:
                 production=prod.name,
             )
         if prod in self._prods:
-            raise RuleError("the production is already in this network", production=prod.name)
+            raise RuleValueError("the production is already in this network", production=prod.name)
         branches = dnf(prod.pattern, prod.name)
         self._begin()
         try:
@@ -200,7 +203,7 @@ class ReteNetwork:
         """Remove a production, its matches and the nodes no other production uses."""
         pnodes = self._prods.pop(prod, None)
         if pnodes is None:
-            raise RuleError("the production is not in this network", production=prod.name)
+            raise RuleValueError("the production is not in this network", production=prod.name)
         self._begin()
         try:
             for pn in pnodes:
@@ -251,17 +254,17 @@ class ReteNetwork:
         for k, v in f.items():
             if isinstance(v, (V, Fact, list, tuple)) or type(k) is V:
                 if isinstance(v, V) or isinstance(k, V):
-                    raise RuleError(f"a fact cannot hold a variable: {f!r}")
+                    raise RuleValueError(f"a fact cannot hold a variable: {f!r}")
                 if isinstance(v, Fact):
                     sub = self._wmes.get(id(v))
                     if sub is None:
                         if id(v) in seen:
-                            raise RuleError(f"a fact cannot contain itself: {f!r}")
+                            raise RuleValueError(f"a fact cannot contain itself: {f!r}")
                         sub = self._assert(v, seen)
                     d[k] = sub
                     continue
                 if isinstance(v, (list, tuple)) and any(isinstance(x, V) for x in v):
-                    raise RuleError(f"a fact cannot hold a variable: {f!r}")
+                    raise RuleValueError(f"a fact cannot hold a variable: {f!r}")
 
     def _assert(self, f: Fact, seen: set[int] | None = None) -> WME:
         d = self._snapshot(f, seen)
@@ -360,7 +363,7 @@ class ReteNetwork:
         """Retract a fact: only the partial matches it is part of are touched."""
         w = self._wmes.get(id(fact))
         if w is None:
-            raise RuleError(f"remove_fact: the fact is not in the network: {fact!r}")
+            raise RuleValueError(f"remove_fact: the fact is not in the network: {fact!r}")
         self._begin()
         try:
             self._retract(w)
@@ -375,7 +378,7 @@ class ReteNetwork:
         """
         w = self._wmes.get(id(fact))
         if w is None:
-            raise RuleError(f"update_fact: the fact is not in the network: {fact!r}")
+            raise RuleValueError(f"update_fact: the fact is not in the network: {fact!r}")
         self._begin()
         try:
             self._modify(w)
@@ -659,20 +662,70 @@ class ReteNetwork:
             agenda.drop_stale()
         return fired
 
-    def _tokens(self) -> list[Token]:
-        toks = [t for pns in self._prods.values() for pn in pns for t in pn.items]
-        toks.sort(key=sort_key)
-        return toks
+    def _live(self, new_only: bool) -> Iterator[Match]:
+        """The matches in agenda order, as a live view (py-rete's generators): a match
+        that a firing (or any change) makes while this runs is seen, in its place in the
+        order, and a match that has gone before its turn is skipped.
+
+        Costs what the matches are, never the number of productions: only the production
+        nodes holding matches are read, and the order is rebuilt only when an activation
+        was added since the last look (a new one counts up the agenda's ``seq``)."""
+        agenda = self.agenda
+        taken = self._taken
+        done: dict[Token, int] = {}  # the activations already given (token: count)
+        heap: list[tuple[int, int, int, int, Token]] = []
+        seq = -1
+        while True:
+            if agenda.seq != seq:
+                seq = agenda.seq
+                heap = [  # sort_key(t) + (t,), written out
+                    (-pn.prod.salience, -t.recency, pn.order, -t.count, t)
+                    for pn in agenda.holding
+                    for t in pn.items
+                    if done.get(t) != t.count
+                    and not (new_only and (t.fired or taken.get(t) == t.count))
+                ]
+                heapq.heapify(heap)
+            while heap:
+                e = heapq.heappop(heap)
+                t = e[4]
+                if (
+                    t.dead
+                    or e[3] != -t.count  # renewed since: its new activation has its own entry
+                    or done.get(t) == t.count
+                    or (new_only and (t.fired or taken.get(t) == t.count))
+                ):
+                    continue
+                break
+            else:
+                return
+            done[t] = t.count
+            yield Match(self, t)
 
     @property
-    def matches(self) -> list[Match]:
-        """All current matches (fired or not), in agenda order."""
-        return [Match(self, t) for t in self._tokens()]
+    def matches(self) -> Iterator[Match]:
+        """All current matches (fired or not), in agenda order: a live view as py-rete's
+        generator (``list(net.matches)`` for a snapshot)."""
+        return self._live(False)
 
     @property
-    def new_matches(self) -> list[Match]:
-        """The matches that have not fired yet, in agenda order."""
-        return [Match(self, t) for t in self._tokens() if not t.fired]
+    def new_matches(self) -> Iterator[Match]:
+        """The matches neither fired nor taken by ``get_new_match`` yet, in agenda order: a
+        live view as ``matches``."""
+        return self._live(True)
+
+    def get_new_match(self) -> Match | None:
+        """Take the first new match (agenda order; None when there is none): it leaves
+        ``new_matches`` but stays pending for ``run()`` until it fires."""
+        m = next(self._live(True), None)
+        if m is not None:
+            taken = self._taken
+            if len(taken) > 64 + 2 * self.agenda.live:  # forget the ones that since went
+                self._taken = taken = {
+                    t: c for t, c in taken.items() if not t.dead and not t.fired and t.count == c
+                }
+            taken[m._token] = m._count
+        return m
 
     # -- extras ----------------------------------------------------------------------------
 
@@ -727,7 +780,7 @@ class ReteNetwork:
             "beta_nodes": len(self.nodes()),
             "alpha_memories": len(self.alpha.memories),
             "facts": len(self._wmes),
-            "matches": sum(len(pn.items) for pns in self._prods.values() for pn in pns),
+            "matches": sum(len(pn.items) for pn in self.agenda.holding),
             "agenda": len(self.agenda),
         }
 

@@ -15,7 +15,8 @@ class Production:
 
     The action's parameters are filled by name: bound variables, ``net`` (the network)
     and values given to ``ReteNetwork.inject``. Calling the decorated object calls the
-    function itself.
+    function itself, dropping keywords it does not take (as py-rete does: ``p(x=3,
+    net=net)`` calls ``p``'s function with ``x`` alone when that is all it takes).
     """
 
     def __init__(self, pattern: Any = None, *, salience: int = 0, name: str | None = None) -> None:
@@ -27,6 +28,8 @@ class Production:
         self.__wrapped__: Callable[..., Any] | None = None
         self.params: list[tuple[str, bool]] = []
         self.var_kw = False
+        # The names the action takes by keyword (a direct call drops other keywords).
+        self._kw_names: frozenset[str] = frozenset()
         # Whether the action can take its arguments by position, in ``params`` order (the
         # cheaper call: no keyword dict per firing).
         self.positional = True
@@ -61,6 +64,8 @@ class Production:
                     self.params.append((p.name, p.default is not inspect.Parameter.empty))
                     if p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
                         self.positional = False
+            by_kw = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+            self._kw_names = frozenset(p.name for p in sig.parameters.values() if p.kind in by_kw)
             # *args would take what positional arguments are left: keep keywords then.
             if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in sig.parameters.values()):
                 self.positional = False
@@ -68,6 +73,8 @@ class Production:
                 if hasattr(func, attr):
                     setattr(self, attr, getattr(func, attr))
             return self
+        if kwargs and not self.var_kw:
+            kwargs = {k: v for k, v in kwargs.items() if k in self._kw_names}
         return self.__wrapped__(*args, **kwargs)
 
     def __repr__(self) -> str:

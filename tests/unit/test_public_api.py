@@ -8,7 +8,7 @@ import streamrules.rete
 PINNED = {
     "AND", "EXISTS", "NOT", "OR", "Accumulate", "Bind", "Collect", "ConfigError", "Count",
     "DecodeError", "Fact", "Filter", "Listener", "Match", "Max", "Min", "Production",
-    "ReteNetwork", "RuleError", "StreamRulesError", "Sum", "TransportError", "V",
+    "ReteNetwork", "RuleError", "RuleValueError", "StreamRulesError", "Sum", "TransportError", "V",
     "__version__",
 }  # fmt: skip
 

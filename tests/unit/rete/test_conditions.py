@@ -55,7 +55,7 @@ def test_exists_gives_one_match_however_many_facts() -> None:
     assert names(net) == ["e"]
     net.run()
     net.remove_fact(items[0])  # still exists: the same match stays, no re-fire
-    assert names(net) == ["e"] and not net.new_matches
+    assert names(net) == ["e"] and not list(net.new_matches)
     for it in items[1:]:
         net.remove_fact(it)
     assert names(net) == []
@@ -148,7 +148,7 @@ def test_update_without_change_does_nothing() -> None:
     it = net.add_fact(Item(v=1))
     net.run()
     net.update_fact(it)
-    assert not net.new_matches and len(net.matches) == 1
+    assert not list(net.new_matches) and len(list(net.matches)) == 1
 
 
 def test_misuse_is_reported() -> None:

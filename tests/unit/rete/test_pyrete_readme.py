@@ -69,12 +69,12 @@ def test_or_and_not() -> None:
     assert sorted(found) == ["complex", "complex2"]
     green = Fact(color="green")
     net.add_fact(green)
-    assert net.matches == []
+    assert list(net.matches) == []
     net.remove_fact(green)
     net.remove_fact(red)
     blue = Fact(color="blue")
     net.add_fact(blue)
-    assert len(net.new_matches) == 2
+    assert len(list(net.new_matches)) == 2
 
 
 def test_variables_are_passed_by_name() -> None:
@@ -140,7 +140,7 @@ def test_run_n_stops_after_n_firings() -> None:
     for i in range(5):
         net.add_fact(Fact(n=i))
     assert net.run(2) == 2
-    assert len(net.new_matches) == 3
+    assert len(list(net.new_matches)) == 3
     assert net.run() == 3
     assert net.run() == 0
 

@@ -40,6 +40,7 @@ def test_public_api_is_pinned() -> None:
             "Production",
             "ReteNetwork",
             "RuleError",
+            "RuleValueError",
             "Sum",
             "V",
         ]
