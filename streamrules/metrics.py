@@ -257,6 +257,10 @@ class PrometheusMetrics(Metrics):
                     for rule, n in dict(counts).items():
                         base[rule] = base.get(rule, 0) + n
             self._pipeline = pipeline
+            # Every rule's series from the start, at 0: increase() then sees a first error.
+            for production in pipeline.productions:
+                self._firings_base.setdefault(production.name, 0)
+                self._errors_base.setdefault(production.name, 0)
 
     def broker_up(self, up: bool) -> None:
         self._broker_up = up
