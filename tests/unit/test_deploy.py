@@ -239,3 +239,42 @@ def test_every_alert_has_a_unit_test() -> None:
     }
     alerts = {rule["alert"] for rule in _rules() if "alert" in rule}
     assert alerts == tested, f"alerts never seen firing in alerts_test.yml: {alerts - tested}"
+
+
+OPERATIONS_DOC = ROOT / "docs" / "readme" / "operations.md"
+
+
+def _doc_table(first_column: str) -> list[list[str]]:
+    """The rows of the doc's table whose header starts with ``first_column``."""
+    rows: list[list[str]] = []
+    inside = False
+    for line in OPERATIONS_DOC.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith(f"| {first_column} |"):
+            inside = True
+        elif inside and line.startswith("|") and not set(line) <= set("|- "):
+            rows.append(cells)
+        elif inside and not line.startswith("|"):
+            break
+    return rows
+
+
+def test_the_metrics_table_is_what_the_service_exports() -> None:
+    m = PrometheusMetrics()
+    text = generate_latest(m.registry).decode()
+    families = {f.name: f.type for f in text_string_to_metric_families(text)}
+    documented = {}
+    for name, kind, labels, _what in _doc_table("metric"):
+        name = name.strip("`")
+        base = name.removesuffix("_total") if kind == "counter" else name
+        documented[base] = kind
+        wanted = {x.strip(" `") for x in labels.split(",") if x.strip()}
+        suffix = _SUFFIXES[kind][0] if kind != "histogram" else "_count"
+        got = EXPORTED[base + suffix] - TARGET_LABELS - {"le"}
+        assert got == wanted, f"{name}: documented labels {wanted}, exported {got}"
+    assert documented == families
+
+
+def test_the_alerts_table_is_alerts_yml() -> None:
+    documented = [row[0].strip("`") for row in _doc_table("alert")]
+    assert documented == [rule["alert"] for rule in _rules() if "alert" in rule]
