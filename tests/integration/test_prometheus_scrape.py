@@ -35,6 +35,9 @@ from tests.integration.test_service_support import (
 
 pytestmark = pytest.mark.integration
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "streamrules.json"
+# Grafana's variables, as Grafana would fill them in for a 5-minute view.
+GRAFANA_VARIABLES = {"$job": ".+", "$__rate_interval": "1m", "$__range": "5m"}
 T = TypeVar("T")
 
 
@@ -126,6 +129,13 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[[int], str]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _dashboard_queries() -> Iterator[tuple[str, str]]:
+    dash = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    for panel in dash["panels"]:
+        for target in panel.get("targets", []):
+            yield panel["title"], target["expr"]
 
 
 def _query(url: str, promql: str) -> list[dict[str, Any]]:
@@ -257,6 +267,22 @@ def test_prometheus_scrapes_the_running_service(
             if r["health"] != "ok"
         ]
         assert not unhealthy
+        # Every dashboard query is valid PromQL for this Prometheus, and most have data.
+        with_data: dict[str, bool] = {}
+        for title, expr in _dashboard_queries():
+            for var, value in GRAFANA_VARIABLES.items():
+                expr = expr.replace(var, value)
+            status, body = _get(f"{url}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+            assert status == 200, (title, expr, body)
+            found = bool(json.loads(body)["data"]["result"])
+            with_data[title] = with_data.get(title, False) or found
+        empty = [title for title, found in with_data.items() if not found]
+        # Only the SRE pack's budget panels may be empty: they need its budget decisions.
+        assert set(empty) <= {
+            "Budget consumed at the last exhaustion",
+            "Fast burns in range",
+            "Error-budget decisions",
+        }, empty
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
