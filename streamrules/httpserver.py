@@ -68,6 +68,9 @@ class Probes:
         def call() -> None:
             try:
                 box.append(fn())
+            except Exception as exc:  # a failing check is an answer: not ready, and why
+                log.exception("health check failed")
+                box.append(exc)
             finally:
                 done.set()
 
@@ -95,6 +98,9 @@ class Probes:
         answered, checks = self._on_loop(readiness)
         if not answered:
             return False, {"status": "fail", "checks": {"loop": False}}
+        if isinstance(checks, Exception):
+            reason = f"{type(checks).__name__}: {checks}"
+            return False, {"status": "fail", "checks": {"readiness": False}, "reason": reason}
         checks = dict(checks)
         ok = all(checks.values())
         return ok, {"status": "ok" if ok else "fail", "checks": checks}
@@ -114,8 +120,12 @@ class StatusServer:
                 f"metrics_port: cannot listen on {host}:{port}: {exc.strerror or exc}"
             ) from None
         self._server.daemon_threads = True
+        # A short poll interval: stop() (the service's shutdown) waits for one.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="streamrules-http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="streamrules-http",
+            daemon=True,
         )
 
     @property

@@ -106,6 +106,17 @@ def test_readyz_reports_every_check(server: StatusServer, loop: _Loop) -> None:
     assert _get(server.port, "/readyz")[0] == 503
 
 
+def test_a_failing_check_is_not_ready_with_the_reason(server: StatusServer, loop: _Loop) -> None:
+    def broken() -> dict[str, bool]:
+        raise RuntimeError("no transport")
+
+    server.probes.attach(loop.loop, broken)
+    status, body, _ = _get(server.port, "/readyz")
+    assert status == 503
+    assert orjson.loads(body)["reason"] == "RuntimeError: no transport"
+    assert _get(server.port, "/healthz")[0] == 200  # the loop itself is fine
+
+
 def test_unknown_path_is_404(server: StatusServer) -> None:
     assert _get(server.port, "/nope")[0] == 404
 
