@@ -278,3 +278,18 @@ def test_the_metrics_table_is_what_the_service_exports() -> None:
 def test_the_alerts_table_is_alerts_yml() -> None:
     documented = [row[0].strip("`") for row in _doc_table("alert")]
     assert documented == [rule["alert"] for rule in _rules() if "alert" in rule]
+
+
+def test_the_kubernetes_probes_in_the_doc_use_the_served_paths() -> None:
+    text = OPERATIONS_DOC.read_text(encoding="utf-8")
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    probes = yaml.safe_load(block)
+    assert probes["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert probes["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert probes["startupProbe"]["httpGet"]["path"] == "/healthz"
+    from streamrules.httpserver import Probes
+
+    # The probe's timeout must outlast the time the loop is given to answer.
+    assert probes["livenessProbe"]["timeoutSeconds"] > Probes().answer_timeout_s
+    ports = {p["httpGet"]["port"] for p in probes.values()}
+    assert ports == {9464} and "--metrics-port 9464" in text
