@@ -14,7 +14,7 @@ TEST_BROKER = --data-dir $(TEST_BROKER_DIR) --port $(TEST_BROKER_PORT) \
 	--controller-port $(TEST_BROKER_CONTROLLER_PORT)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-unit lint typecheck broker-start broker-stop demo bench-install bench soak
+.PHONY: help install test test-unit alerts lint typecheck broker-start broker-stop demo bench-install bench soak
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -25,7 +25,8 @@ install: ## pip install -e '.[dev]' and fetch the Kafka jars (Maven; no-op when 
 	$(PYTHON) -m pip install -q -e '.[dev]'
 	$(STREAMRULES) broker fetch
 
-test: install ## install, start a test broker, run all tests, stop the broker
+test: install ## install (+ Prometheus from apt), start a test broker, run all tests, stop it
+	-@bash tools/install-prometheus.sh
 	@set -u; \
 	broker=0; \
 	if $(STREAMRULES) broker stop $(TEST_BROKER) >/dev/null && rm -rf $(TEST_BROKER_DIR) && \
@@ -46,6 +47,10 @@ test-unit: ## the tests that need no broker (everything but tests/integration)
 	@$(PYTHON) -m pytest -m "not integration" --ignore=tests/integration $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc = 5 ]; then echo "make test-unit: pytest collected no tests" >&2; rc=0; fi; \
 	exit $$rc
+
+alerts: ## check the alert rules and run their unit tests (promtool; `make test` runs them too)
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
 
 lint: ## ruff check and ruff format --check
 	$(PYTHON) -m ruff check .

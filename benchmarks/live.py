@@ -38,7 +38,7 @@ from tests.integration.test_service_live import (
     published,
     start_feed,
 )
-from tests.integration.test_service_support import cli, replay, topic_flags
+from tests.integration.test_service_support import cli, produce_flags, replay, topic_flags
 
 
 def _topics(bootstrap: str) -> dict[str, str]:
@@ -76,7 +76,7 @@ def _backlog(bootstrap: str, tmp: Path, names: dict[str, str], days: float) -> i
     path = tmp / f"backlog-{uuid.uuid4().hex[:6]}.jsonl"
     items = list(generate_events(42, days=days, orders_per_hour=600))
     path.write_bytes(b"".join(v + b"\n" for _, _, v in items))
-    done = cli("produce", str(path), *topic_flags(bootstrap, names), timeout=900)
+    done = cli("produce", str(path), *produce_flags(bootstrap, names), timeout=900)
     assert done.returncode in (0, 1), done.stderr.decode()[-2000:]
     return len(items)
 

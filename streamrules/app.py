@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamrules.codec import Decoder, Event, Record, dead_letter_headers, parse_rfc3339
+from streamrules.codec import Decision, Decoder, Event, Record, dead_letter_headers, parse_rfc3339
 from streamrules.config import Settings
 from streamrules.errors import DecodeError
 from streamrules.merge import Buffered, EventTimeMerger
@@ -109,9 +109,13 @@ class App:
         self._processed: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._last_activity: int | None = None
-        # Whether the broker answers (``transport.broker_up``), as last logged and counted.
+        # Whether the broker answers (``transport.broker_up``), as last logged and counted
+        # by the broker watcher; /readyz reads it.
         self.broker_reachable = True
         self._broker_down_since: int | None = None
+        # Operations (metrics): the rebuild's start (processing time) until it caught up.
+        self._rebuild_started: float | None = None
+        self.metrics.pipeline(self.pipeline)
 
     # -- lifecycle -------------------------------------------------------------------
     def stop(self) -> None:
@@ -214,6 +218,28 @@ class App:
             return False
         return now - self._last_activity >= self.stop_when_idle_ms
 
+    # -- operations ------------------------------------------------------------------
+    def readiness(self) -> dict[str, bool]:
+        """The checks of ``/readyz`` (all true: ready to serve), on the event loop."""
+        assigned = bool(self.transport.assignment())
+        return {
+            "assigned": assigned,
+            "rebuilt": assigned and not self._needs_rebuild and self._caught_up(),
+            "broker": self.broker_reachable,
+        }
+
+    def _caught_up(self) -> bool:
+        """Whether the rebuild re-read everything up to the committed offsets."""
+        for tp, resume in self._resume.items():
+            if self._processed.get(tp, 0) >= resume:
+                continue
+            # Nothing left to read below the committed offset (e.g. it points past a
+            # transaction marker): the partition is as rebuilt as it gets.
+            if self.transport.lag(tp) == 0 and not self._merger.buffered(tp):
+                continue
+            return False
+        return True
+
     # -- rebalancing -----------------------------------------------------------------
     async def _on_revoked(self, tps: frozenset[TopicPartition]) -> None:
         # Taking the lock waits for the batch in flight: it is delivered and committed
@@ -226,12 +252,15 @@ class App:
     async def _on_assigned(self, tps: frozenset[TopicPartition]) -> None:
         self._generation += 1
         self._needs_rebuild = True
+        self.metrics.rebalance(tps)
         log.info("partitions assigned: %s", _names(tps))
 
     async def _rebuild(self) -> None:
         self._needs_rebuild = False
+        self._rebuild_started = time.perf_counter()
         assigned = self.transport.assignment()
         self.pipeline = self._new_pipeline()
+        self.metrics.pipeline(self.pipeline)
         # The previous pipeline (if any) is garbage now; what lives from here to the
         # next rebalance (modules, rules, the network) leaves the cyclic collector's reach.
         gc.unfreeze()
@@ -300,6 +329,11 @@ class App:
         limit = self.settings.batch_size
         deadline = clock() + self.settings.batch_max_ms
         out: list[OutRecord] = []
+        # Per batch, for the metrics: the event time of each published decision's cause,
+        # and the largest event time processed per partition.
+        causes: list[int] = []
+        decided: list[Decision] = []
+        stamps: dict[TopicPartition, int] = {}
         done = 0
         while done < limit:
             b = merger.pop(clock())
@@ -317,6 +351,11 @@ class App:
                 self.stats.suppressed += len(result.decisions) + len(result.dead_letters)
             else:
                 self._emit(result, out)
+                if result.decisions:
+                    decided.extend(result.decisions)
+                    causes.extend([b.ts_ms or 0] * len(result.decisions))
+            if b.ts_ms is not None and b.ts_ms > stamps.get(tp, -(2**63)):
+                stamps[tp] = b.ts_ms
             self._processed[tp] = b.offset + 1
             done += 1
             if done % _CHUNK == 0:
@@ -330,10 +369,19 @@ class App:
         if out or offsets:
             await self.transport.deliver(out, offsets)
             self._committed.update(offsets)
+            if causes:
+                self.metrics.delivered(decided, causes)
         if done:
             self._last_activity = clock()
         if pipeline.watermark_ms is not None:
             self.metrics.watermark(pipeline.watermark_ms)
+            # A partition's watermark: its largest event time processed, but never ahead
+            # of the merged one (an event from the future is dead-lettered, not applied).
+            wm = pipeline.watermark_ms
+            self.metrics.partition_watermarks({tp: min(ts, wm) for tp, ts in stamps.items()})
+        if self._rebuild_started is not None and self._caught_up():
+            self.metrics.rebuild_done(time.perf_counter() - self._rebuild_started)
+            self._rebuild_started = None
         for tp in self.transport.assignment():
             lag = self.transport.lag(tp)
             if lag is not None:

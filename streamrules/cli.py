@@ -13,6 +13,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from streamrules import __version__
 from streamrules.errors import ConfigError, StreamRulesError
 
 # Order here is the order of ``streamrules --help``.
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="streamrules",
         description="Event-streaming rules processor: Kafka events in, Rete rules, decisions out.",
     )
+    parser.add_argument("--version", action="version", version=f"streamrules {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:

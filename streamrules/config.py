@@ -24,9 +24,13 @@ from typing import Any
 from streamrules.errors import ConfigError
 
 __all__ = [
+    "CONNECTION_SETTINGS",
     "DEFAULT_BOOTSTRAP",
     "DEFAULT_RULES",
     "ENV_PREFIX",
+    "PROCESSING_SETTINGS",
+    "SERVICE_SETTINGS",
+    "TOPIC_SETTINGS",
     "Settings",
     "add_arguments",
     "env_name",
@@ -109,7 +113,14 @@ class Settings:
         "auto", "json, text, or auto (json unless standard error is a terminal)."
     )
     metrics_port: int | None = _opt(
-        None, "Serve Prometheus metrics on this port (needs the prometheus extra)."
+        None,
+        "Serve /metrics (Prometheus), /healthz and /readyz on this port (`run`; needs the "
+        "prometheus extra).",
+    )
+    metrics_host: str = _opt(
+        "0.0.0.0",
+        "Address the metrics port listens on (0.0.0.0: every interface, as Prometheus and "
+        "Kubernetes probes need; 127.0.0.1: this host only).",
     )
 
     @property
@@ -147,6 +158,42 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+# Which command uses what: a command offers the flags of the settings it uses, no others
+# (the environment and the TOML file may still hold the rest: one file serves all
+# commands). Every setting is in exactly one group (a test checks it).
+CONNECTION_SETTINGS: tuple[str, ...] = (  # every Kafka client: where, who, how secured
+    "bootstrap_servers",
+    "client_id",
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_username",
+    "sasl_password",
+    "ssl_cafile",
+    "ssl_certfile",
+    "ssl_keyfile",
+)
+TOPIC_SETTINGS: tuple[str, ...] = (
+    "orders_topic",
+    "incidents_topic",
+    "decisions_topic",
+    "dlq_topic",
+)
+PROCESSING_SETTINGS: tuple[str, ...] = (  # the processor: `run` and `demo`
+    "group_id",
+    "rules",
+    "allowed_lateness_ms",
+    "idle_ms",
+    "batch_size",
+    "batch_max_ms",
+    "exactly_once",
+)
+SERVICE_SETTINGS: tuple[str, ...] = (  # the long-running service only: `run`
+    "log_level",
+    "log_format",
+    "metrics_port",
+    "metrics_host",
+)
 
 
 def setting_names() -> tuple[str, ...]:
@@ -357,7 +404,7 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         where = sources.get(key)
         raise ConfigError(f"{key}: {problem}" + (f" ({where})" if where else ""))
 
-    for key in ("group_id", "client_id", "orders_topic", "incidents_topic"):
+    for key in ("group_id", "client_id", "orders_topic", "incidents_topic", "metrics_host"):
         if not getattr(s, key):
             fail(key, "must not be empty")
     for key in ("decisions_topic", "dlq_topic"):

@@ -97,6 +97,7 @@ class _Decisions(Listener):
         self.out: list[Decision] | None = None  # the current step's decisions
         self.step = 0  # the current step's number
         self.by_rule: dict[str, int] = {}
+        self.fired: dict[str, int] = {}  # every firing, emitting or not (for the metrics)
         # base decision id -> (firings so far, event time, step).
         self.occurrences: dict[str, tuple[int, int, int]] = {}
         self._prune_after_ms: int | None = None  # event time of the next pruning
@@ -107,11 +108,13 @@ class _Decisions(Listener):
         # Once per firing, and for most firings once per decision: Python steps count
         # here (the replay's decision path). Hence the inlined calls below.
         ctx = self._ctx
+        rule = match.production.name
+        fired = self.fired
+        fired[rule] = fired.get(rule, 0) + 1
         emissions = ctx.pending
         if not emissions:
             return
         ctx.pending = []  # ctx.take_pending(), inline
-        rule = match.production.name
         at_ms = ctx.now_ms
         if at_ms != self._time_ms:  # one event's decisions share one formatted time
             self._time_ms, self._time_text = at_ms, format_ms(at_ms)
@@ -212,6 +215,7 @@ class Pipeline:
         self._records = 0
         self._events = 0
         self._rule_errors = 0
+        self._rule_errors_by_rule: dict[str, int] = {}
         self._dead_by_reason: Counter[str] = Counter()
 
     # -- the interface -----------------------------------------------------------------------
@@ -251,6 +255,22 @@ class Pipeline:
         finally:
             self._end_step()
         return out
+
+    @property
+    def firings_by_rule(self) -> Mapping[str, int]:
+        """Firings so far per rule (a live view: copy it to keep it)."""
+        return self._decisions.fired
+
+    @property
+    def rule_errors_by_rule(self) -> Mapping[str, int]:
+        """Rule errors so far per rule (a live view)."""
+        return self._rule_errors_by_rule
+
+    def facts_live_by_type(self) -> dict[str, int]:
+        """Live facts: orders, incidents, and those the rules made (``derived``)."""
+        orders, incidents = len(self.mapper.orders), len(self.mapper.incidents)
+        derived = max(0, self.net.fact_count - orders - incidents)
+        return {"order": orders, "incident": incidents, "derived": derived}
 
     def stats(self) -> Mapping[str, Any]:
         """Counters for the replay summary and metrics (a snapshot)."""
@@ -406,6 +426,8 @@ class Pipeline:
 
     def _rule_error(self, exc: RuleError, event: Event | None) -> None:
         self._rule_errors += 1
+        name = exc.production or "(unknown)"
+        self._rule_errors_by_rule[name] = self._rule_errors_by_rule.get(name, 0) + 1
         cause = exc.__cause__
         message = f"{exc}: {type(cause).__name__}: {cause}" if cause is not None else str(exc)
         if event is None:

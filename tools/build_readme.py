@@ -19,6 +19,7 @@ FRAGMENTS = (
     "packs-and-testing.md",
     "events-and-replay.md",
     "service.md",
+    "operations.md",
     "operations-kafka.md",
     "benchmarks.md",
     "99-development.md",

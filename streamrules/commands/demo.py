@@ -69,7 +69,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="leave the local broker running at the end (stop it: streamrules broker stop)",
     )
-    config.add_arguments(parser)
+    # Not the service's logging or metrics settings: the demo's live view owns the terminal.
+    config.add_arguments(
+        parser,
+        (*config.CONNECTION_SETTINGS, *config.TOPIC_SETTINGS, *config.PROCESSING_SETTINGS),
+    )
     parser.set_defaults(func=run)
 
 

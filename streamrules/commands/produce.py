@@ -43,8 +43,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="send invalid lines to the dead-letter topic instead of skipping them",
     )
-    # Every setting, as for `run`: one set of flags, env and TOML for all commands.
-    config.add_arguments(parser)
+    # The settings it uses (the decisions topic is not one of them).
+    config.add_arguments(
+        parser, (*config.CONNECTION_SETTINGS, "orders_topic", "incidents_topic", "dlq_topic")
+    )
     parser.set_defaults(func=run)
 
 

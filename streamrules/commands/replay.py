@@ -5,7 +5,9 @@ topic is derived from the event's ``type``). Lines go through ``streamrules.pipe
 in file order, one at a time, exactly as the Kafka service processes records in its
 merged order; decisions are printed on stdout as JSONL in firing order, dead letters on
 stderr (``line N: reason: message``) or to ``--dead-letters FILE`` as JSONL, and a summary
-ends stderr. A bad line never stops the replay; a bad flag or an unreadable file stops it
+ends stderr. Reading a file with standard error on a terminal, a progress bar (rich, as the
+demo's) shows how far it got, updated between chunks of lines so the per-line path stays
+as it is. A bad line never stops the replay; a bad flag or an unreadable file stops it
 at the start with exit status 2.
 """
 
@@ -17,6 +19,7 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
+from itertools import islice
 from typing import IO, Any
 
 import orjson
@@ -34,6 +37,8 @@ from streamrules.pipeline import (
 from streamrules.rules import DEFAULT_RULES
 
 _make_record = positional_maker(Record)  # one per line: the hot path
+# Lines fed between two updates of the progress bar.
+_PROGRESS_LINES = 20_000
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -93,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 raise ConfigError(f"--dead-letters {args.dead_letters}: {exc.strerror}") from None
         replay = _Replay(pipeline, sys.stdout.buffer, dead_out)
         try:
-            replay.feed(source)
+            _feed(replay, source, args.file)
             sys.stdout.flush()
         except BrokenPipeError:
             # The reader went away (``| head``): stop quietly, as Unix tools do.
@@ -103,6 +108,51 @@ def run(args: argparse.Namespace) -> int:
         finally:
             _print_summary(replay.lines, pipeline.stats())
     return 0
+
+
+def _feed(replay: _Replay, source: IO[bytes], path: str) -> None:
+    """All of ``source``; with a progress bar when it is a file and stderr a terminal."""
+    size = None if path == "-" else _size(source)
+    if size is None or not sys.stderr.isatty():
+        replay.feed(source)
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    # transient: the bar goes when done, the summary stays. Dead letters printed to stderr
+    # meanwhile appear above it (rich redirects stderr while it draws).
+    progress = Progress(
+        TextColumn("replaying"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[lines]:,} lines"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("replay", total=size, lines=0)
+        while True:
+            before = replay.lines
+            replay.feed(islice(source, _PROGRESS_LINES))
+            progress.update(task, completed=source.tell(), lines=replay.lines)
+            if replay.lines == before:
+                return
+
+
+def _size(source: IO[bytes]) -> int | None:
+    try:
+        return os.fstat(source.fileno()).st_size if source.seekable() else None
+    except (OSError, ValueError):
+        return None
 
 
 def _open_input(path: str, stack: ExitStack) -> IO[bytes]:

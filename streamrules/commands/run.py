@@ -1,8 +1,9 @@
 """``streamrules run``: the Kafka service (consumer group -> rules -> decisions topic).
 
-Wires configuration, logging, metrics and the Kafka transport to ``streamrules.app.App``
-and runs it until SIGTERM/SIGINT (finish the batch, flush, commit, exit 0) or, with
-``--stop-when-idle S``, until no input arrived for S seconds (batch jobs and tests).
+Wires configuration, logging, metrics (with the health probes on the metrics port) and the
+Kafka transport to ``streamrules.app.App`` and runs it until SIGTERM/SIGINT (finish the
+batch, flush, commit, exit 0) or, with ``--stop-when-idle S``, until no input arrived for S
+seconds (batch jobs and tests).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(settings: config.Settings, stop_when_idle_ms: int | None) -> int:
     # Imported here: `streamrules --help` must not pay for (or fail on) the engine.
     from streamrules.app import App, describe
-    from streamrules.metrics import make_metrics
+    from streamrules.httpserver import Probes, StatusServer
+    from streamrules.metrics import PrometheusMetrics, make_metrics
     from streamrules.transport.kafka import KafkaTransport
 
     metrics = make_metrics(settings.metrics_port)
@@ -60,6 +62,13 @@ async def _serve(settings: config.Settings, stop_when_idle_ms: int | None) -> in
         settings, KafkaTransport(settings), metrics=metrics, stop_when_idle_ms=stop_when_idle_ms
     )
     loop = asyncio.get_running_loop()
+    probes = Probes()
+    probes.attach(loop, app.readiness)
+    server = None
+    if settings.metrics_port is not None:
+        registry = metrics.registry if isinstance(metrics, PrometheusMetrics) else None
+        server = StatusServer(settings.metrics_host, settings.metrics_port, probes, registry)
+        server.start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, app.stop)
     log.info(
@@ -76,5 +85,8 @@ async def _serve(settings: config.Settings, stop_when_idle_ms: int | None) -> in
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        probes.detach()
+        if server is not None:
+            server.stop()
     log.info("summary", extra=describe(app.stats))
     return 0

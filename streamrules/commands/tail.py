@@ -29,8 +29,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--timeout", type=float, metavar="S", help="stop after S seconds without a decision"
     )
-    # Every setting, as for `run`: one set of flags, env and TOML for all commands.
-    config.add_arguments(parser)
+    # The settings it uses: where the cluster is and the decisions topic.
+    config.add_arguments(parser, (*config.CONNECTION_SETTINGS, "decisions_topic"))
     parser.set_defaults(func=run)
 
 

@@ -17,19 +17,10 @@ from streamrules import config
 from streamrules.topics import TopicsFile, TopicState, load_topics, plan, plural
 from streamrules.transport import kafka_admin
 
+# The admin client names itself (no client_id); the rest of the connection, and the topics.
 _SETTINGS = (
-    "bootstrap_servers",
-    "orders_topic",
-    "incidents_topic",
-    "decisions_topic",
-    "dlq_topic",
-    "security_protocol",
-    "sasl_mechanism",
-    "sasl_username",
-    "sasl_password",
-    "ssl_cafile",
-    "ssl_certfile",
-    "ssl_keyfile",
+    *(name for name in config.CONNECTION_SETTINGS if name != "client_id"),
+    *config.TOPIC_SETTINGS,
 )
 
 

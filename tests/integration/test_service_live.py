@@ -37,6 +37,7 @@ from tests.integration.test_service_support import (
     clean_env,
     cli_cmd,
     merged_lines,
+    produce_flags,
     read_topic,
     replay,
     replay_dead_reasons,
@@ -335,9 +336,12 @@ def test_kill_9_half_way_through_a_backlog_republishes_at_most_a_batch(
     assert len(items) >= 100_000
     events = tmp_path / "backlog.jsonl"
     events.write_bytes(b"".join(v + b"\n" for _, _, v in items))
-    flags = [*topic_flags(kafka_bootstrap, names)]
+    flags = topic_flags(kafka_bootstrap, names)
     produced = subprocess.run(
-        cli_cmd("produce", str(events), *flags), cwd=ROOT, env=clean_env(), capture_output=True
+        cli_cmd("produce", str(events), *produce_flags(kafka_bootstrap, names)),
+        cwd=ROOT,
+        env=clean_env(),
+        capture_output=True,
     )
     assert produced.returncode in (0, 1), produced.stderr.decode()[-2000:]
     group = f"g-{names['orders']}"

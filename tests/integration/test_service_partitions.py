@@ -13,6 +13,7 @@ from streamrules.generate import generate_events
 from tests.integration.test_service_support import (
     cli,
     merged_lines,
+    produce_flags,
     read_topic,
     replay,
     topic_flags,
@@ -27,7 +28,7 @@ def test_partitioned_topics_all_decisions_keyed(
     flags = topic_flags(kafka_bootstrap, names)
     events = tmp_path / "events.jsonl"
     write_events(events, generate_events(13, days=0.5, orders_per_hour=300))
-    assert cli("produce", str(events), *flags).returncode == 0
+    assert cli("produce", str(events), *produce_flags(kafka_bootstrap, names)).returncode == 0
 
     orders = read_topic(kafka_bootstrap, names["orders"])
     incidents = read_topic(kafka_bootstrap, names["incidents"])

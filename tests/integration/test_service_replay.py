@@ -12,6 +12,7 @@ from tests.integration.conftest import TopicFactory
 from tests.integration.test_service_support import (
     cli,
     merged_lines,
+    produce_flags,
     read_topic,
     replay,
     topic_flags,
@@ -27,7 +28,7 @@ def test_run_equals_replay_on_single_partition_topics(
     events = tmp_path / "events.jsonl"
     write_events(events, generate_events(5, days=0.5, orders_per_hour=300))
 
-    produced = cli("produce", str(events), *flags)
+    produced = cli("produce", str(events), *produce_flags(kafka_bootstrap, names))
     assert produced.returncode == 0, produced.stderr.decode()
 
     ran = cli("run", *flags, "--group-id", f"g-{names['orders']}", "--stop-when-idle", "3")
@@ -55,7 +56,7 @@ def test_a_second_run_of_the_same_group_publishes_nothing_new(
     flags = [*topic_flags(kafka_bootstrap, names), "--group-id", f"g-{names['orders']}"]
     events = tmp_path / "events.jsonl"
     write_events(events, generate_events(6, days=0.2, orders_per_hour=300))
-    assert cli("produce", str(events), *flags[:-2]).returncode == 0
+    assert cli("produce", str(events), *produce_flags(kafka_bootstrap, names)).returncode == 0
     assert cli("run", *flags, "--stop-when-idle", "3").returncode == 0
     first = read_topic(kafka_bootstrap, names["decisions"])
     again = cli("run", *flags, "--stop-when-idle", "3")

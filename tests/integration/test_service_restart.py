@@ -25,6 +25,7 @@ from tests.integration.test_service_support import (
     cli,
     cli_cmd,
     merged_lines,
+    produce_flags,
     read_topic,
     replay,
     topic_flags,
@@ -54,7 +55,7 @@ def test_sigterm_mid_stream_then_restart_loses_nothing(
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
     write_events(first, items[:half])
     write_events(second, items[half:])
-    assert cli("produce", str(first), *flags).returncode == 0
+    assert cli("produce", str(first), *produce_flags(kafka_bootstrap, names)).returncode == 0
 
     proc = subprocess.Popen(
         cli_cmd("run", *run_flags, "--log-format", "json"),
@@ -83,7 +84,7 @@ def test_sigterm_mid_stream_then_restart_loses_nothing(
     before = len(read_topic(kafka_bootstrap, names["decisions"], idle_s=1))
 
     # The rest of the stream arrives while it is down.
-    assert cli("produce", str(second), *flags).returncode == 0
+    assert cli("produce", str(second), *produce_flags(kafka_bootstrap, names)).returncode == 0
     again = cli("run", *run_flags, "--stop-when-idle", "3")
     assert again.returncode == 0, again.stderr.decode()[-2000:]
 
@@ -115,7 +116,7 @@ def test_kill_mid_stream_then_restart(
         run_flags.append("--exactly-once")
     events = tmp_path / "events.jsonl"
     write_events(events, generate_events(22, days=1.0, orders_per_hour=400))
-    assert cli("produce", str(events), *flags).returncode == 0
+    assert cli("produce", str(events), *produce_flags(kafka_bootstrap, names)).returncode == 0
 
     proc = subprocess.Popen(
         cli_cmd("run", *run_flags), cwd=ROOT, env=clean_env(), stderr=subprocess.DEVNULL

@@ -59,6 +59,11 @@ def topic_flags(bootstrap: str, names: Mapping[str, str]) -> list[str]:
     return flags
 
 
+def produce_flags(bootstrap: str, names: Mapping[str, str]) -> list[str]:
+    """``topic_flags`` for ``streamrules produce``, which takes no decisions topic."""
+    return topic_flags(bootstrap, {k: v for k, v in names.items() if k != "decisions"})
+
+
 def read_topic(bootstrap: str, topic: str, idle_s: float = 3.0) -> list[ConsumedRecord]:
     """Every committed record of ``topic``, each partition in offset order."""
 

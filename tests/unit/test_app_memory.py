@@ -310,3 +310,44 @@ async def test_a_backlog_is_worked_off_one_bounded_batch_at_a_time() -> None:
     assert len(transport.covered) >= total // SETTINGS.batch_size
     assert peak < 2 * SETTINGS.batch_size
     assert _published(broker) == _expected(broker)[0]
+
+
+class _FlakyBroker(MemoryTransport):
+    """A transport whose broker does not answer until told."""
+
+    up = False
+
+    def broker_up(self) -> bool:
+        return self.up
+
+
+class _BrokerHook(Metrics):
+    def __init__(self) -> None:
+        self.seen: list[bool] = []
+
+    def broker_up(self, up: bool) -> None:
+        self.seen.append(up)
+
+
+async def test_an_outage_is_reported_once_each_way_and_is_not_idleness(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker = _broker(_events(days=0.1))
+    clock = ManualClock()
+    transport = _FlakyBroker(broker, "g", TOPICS, clock=clock, fetch_ms=FETCH_MS)
+    hook = _BrokerHook()
+    app = App(SETTINGS, transport, clock=clock, stop_when_idle_ms=2_000, metrics=hook)
+    loop = asyncio.get_running_loop()
+
+    def back() -> None:
+        transport.up = True
+
+    loop.call_later(1.2, back)  # the input is idle long before: it must wait for the broker
+    with caplog.at_level("INFO", logger="streamrules.app"):
+        await asyncio.wait_for(app.run(), timeout=30)
+    assert transport.up, "the service stopped as idle while the broker was unreachable"
+    assert hook.seen == [False, True]
+    messages = [r.getMessage() for r in caplog.records if r.name == "streamrules.app"]
+    assert sum("broker unreachable" in m for m in messages) == 1
+    assert sum("broker reachable again after" in m for m in messages) == 1
+    assert _published(broker) == _expected(broker)[0]

@@ -270,3 +270,39 @@ def test_feeding_in_chunks_is_one_replay() -> None:
     whole = run([lines])
     assert run([lines[:1], lines[1:3], lines[3:]]) == whole
     assert [orjson.loads(x)["line"] for x in whole[1].splitlines()] == [2, 4]
+
+
+def test_a_terminal_sees_a_progress_bar_and_the_same_output(
+    generated: Path, tmp_path: Path
+) -> None:
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    out = tmp_path / "decisions.jsonl"
+    with open(out, "wb") as stdout:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamrules", "replay", str(generated)],
+            stdout=stdout,
+            stderr=slave,
+            env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+        )
+    os.close(slave)
+    seen = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.wait(timeout=300) == 0
+    terminal = seen.decode(errors="replace")
+    assert "replaying" in terminal  # the bar
+    assert "lines" in terminal and "replay: " in terminal.splitlines()[-1]  # summary last
+    assert "line " in terminal and "invalid_json" in terminal  # dead letters still shown
+    plain = replay(str(generated))
+    assert out.read_bytes() == plain.stdout
+    assert b"replaying" not in plain.stderr  # not a terminal: no bar
