@@ -31,18 +31,22 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka import TopicPartition as KafkaTP
 from aiokafka.errors import (
     CommitFailedError,
+    GroupAuthorizationFailedError,
     IllegalGenerationError,
     InvalidTimestampError,
     KafkaConnectionError,
     KafkaError,
     RebalanceInProgressError,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
 )
 from aiokafka.helpers import create_ssl_context
 
+from streamrules.acls import transactional_id_prefix
 from streamrules.codec import Record
 from streamrules.config import Settings
 from streamrules.errors import TransportError
-from streamrules.transport import kafka_admin
+from streamrules.transport import kafka_admin, kafka_errors
 from streamrules.transport.base import OutRecord, RebalanceCallback, TopicPartition
 
 __all__ = [
@@ -64,8 +68,66 @@ def client_options(settings: Settings) -> dict[str, Any]:
     opts = settings.kafka_options()
     cafile, certfile, keyfile = settings.ssl_files()
     if settings.security_protocol in ("SSL", "SASL_SSL"):
-        opts["ssl_context"] = create_ssl_context(cafile=cafile, certfile=certfile, keyfile=keyfile)
+        try:
+            opts["ssl_context"] = create_ssl_context(
+                cafile=cafile, certfile=certfile, keyfile=keyfile
+            )
+        except (OSError, ValueError) as exc:
+            raise TransportError(
+                f"cannot use the TLS files (ssl_cafile {cafile}, ssl_certfile {certfile}, "
+                f"ssl_keyfile {keyfile}): {exc}"
+            ) from None
     return opts
+
+
+async def _connect_failed(settings: Settings, exc: BaseException) -> TransportError:
+    """Why a client could not start, as one line (wrong password, unknown CA, ...)."""
+    return await kafka_errors.connect_error(
+        settings.bootstrap, client_options(settings), exc, cafile=settings.ssl_cafile
+    )
+
+
+def _refused(
+    settings: Settings, exc: BaseException, doing: str, needed: str | None = None
+) -> TransportError | None:
+    """A clear error naming the ACL when ``exc`` is an authorization failure."""
+    return kafka_errors.authorization_error(exc, settings.kafka_options(), doing, needed)
+
+
+def _read_refused(settings: Settings, exc: BaseException) -> TransportError | None:
+    """Authorization failures of a consumer: the group or the topics it reads."""
+    if isinstance(exc, GroupAuthorizationFailedError):
+        g = settings.group_id
+        return _refused(settings, exc, f"use consumer group {g!r}", f"READ on group {g!r}")
+    topics = kafka_errors.refused_topics(exc)
+    names = ", ".join(repr(t) for t in topics) or "the input topics"
+    return _refused(settings, exc, f"read topic {names}", f"READ on topic {names}")
+
+
+async def _check_topics(
+    settings: Settings, names: Sequence[str], existing: Collection[str], needs: Mapping[str, str]
+) -> None:
+    """Fail with one line when a topic is missing, or hidden from this principal."""
+    absent = [t for t in names if t not in existing]
+    if not absent:
+        return
+    bootstrap, options = kafka_admin.settings_options(settings)
+    async with kafka_admin.admin_client(bootstrap, **options) as admin:
+        seen = await kafka_admin.topic_visibility(admin, absent)
+    refused = [t for t in absent if seen.get(t) == "refused"]
+    missing = [t for t in absent if t not in refused]
+    if missing:
+        raise TransportError(
+            f"missing topic{'s' if len(missing) > 1 else ''} {', '.join(missing)} on "
+            f"{settings.bootstrap} (streamrules topics apply creates them)"
+        )
+    who = kafka_errors.principal(settings.kafka_options())
+    acls = "; ".join(f"{needs[t]} on topic {t!r}" for t in refused)
+    raise TransportError(
+        f"topic{'s' if len(refused) > 1 else ''} {', '.join(refused)} not visible to {who}: "
+        f"it does not exist or {who} lacks ACL {acls} (streamrules topics apply --acls {who} "
+        "creates the topics and the ACLs `run` needs)"
+    )
 
 
 def _tp(tp: KafkaTP) -> TopicPartition:
@@ -124,19 +186,15 @@ class KafkaTransport:
             await consumer.start()
         except KafkaError as exc:
             await consumer.stop()
-            raise TransportError(
-                f"cannot connect to Kafka at {s.bootstrap}: {exc}", retriable=True
-            ) from None
+            raise await _connect_failed(s, exc) from None
         self._consumer = consumer
         names = (s.orders_topic, s.incidents_topic, s.decisions_topic, s.dlq_topic)
-        existing = await consumer.topics()
-        missing = [t for t in names if t not in existing]
-        if missing:
+        needs = dict.fromkeys(names[:2], "READ") | dict.fromkeys(names[2:], "WRITE")
+        try:
+            await _check_topics(s, names, await consumer.topics(), needs)
+        except BaseException:
             await self.stop()
-            raise TransportError(
-                f"missing topic{'s' if len(missing) > 1 else ''} {', '.join(missing)} on "
-                f"{s.bootstrap} (streamrules topics apply creates them)"
-            )
+            raise
         if not self.exactly_once:
             self._producer = await self._start_producer(None)
         consumer.subscribe([s.orders_topic, s.incidents_topic], listener=_Listener(self))
@@ -156,7 +214,15 @@ class KafkaTransport:
             await producer.start()
         except KafkaError as exc:
             await producer.stop()
-            raise TransportError(f"cannot start the producer: {exc}", retriable=True) from None
+            if txn_id is not None and isinstance(exc, TransactionalIdAuthorizationFailed):
+                prefix = transactional_id_prefix(s.group_id)
+                raise _refused(  # type: ignore[misc]
+                    s,
+                    exc,
+                    f"use transactional id {txn_id!r} (exactly-once)",
+                    f"WRITE on transactional ids with the prefix {prefix!r}",
+                ) from None
+            raise await _connect_failed(s, exc) from None
         return producer
 
     async def stop(self) -> None:
@@ -217,7 +283,8 @@ class KafkaTransport:
             await asyncio.sleep(timeout_ms / 1000)
             return []
         except KafkaError as exc:
-            raise TransportError(f"fetching from Kafka failed: {exc}") from None
+            refused = _read_refused(self.settings, exc)
+            raise refused or TransportError(f"fetching from Kafka failed: {exc}") from None
         out: list[Record] = []
         for ktp, msgs in batches.items():
             tp = _tp(ktp)
@@ -305,8 +372,16 @@ class KafkaTransport:
                 await producer.send_offsets_to_transaction(
                     {_ktp(tp): off for tp, off in offsets.items()}, self.settings.group_id
                 )
-        except BaseException:
-            await producer.abort_transaction()
+        except BaseException as exc:
+            try:
+                await producer.abort_transaction()
+            except KafkaError:
+                # Aborting after a fatal error fails too; the transaction is not committed
+                # either way, and the first error is the one to report.
+                log.debug("abort after a failed transaction failed", exc_info=True)
+            if isinstance(exc, KafkaError):
+                refused = _read_refused(self.settings, exc)
+                raise refused or TransportError(f"transaction failed: {exc}") from None
             raise
         try:
             await producer.commit_transaction()
@@ -322,9 +397,19 @@ class KafkaTransport:
         except (CommitFailedError, IllegalGenerationError, RebalanceInProgressError) as exc:
             # The group moved on: the partitions' new owner re-reads from the last commit.
             log.warning("commit skipped after a rebalance: %s", exc)
+        except KafkaError as exc:
+            refused = _read_refused(self.settings, exc)
+            raise refused or TransportError(f"committing offsets failed: {exc}") from None
 
 
 def _send_failed(exc: KafkaError) -> TransportError:
+    if isinstance(exc, TopicAuthorizationFailedError):
+        names = ", ".join(repr(t) for t in kafka_errors.refused_topics(exc)) or "the topic"
+        refused = kafka_errors.authorization_error(
+            exc, None, f"write to topic {names}", f"WRITE on topic {names}"
+        )
+        assert refused is not None
+        return refused
     if isinstance(exc, InvalidTimestampError):
         return TransportError(
             "the broker rejected a record timestamp (records are stamped with their event "
@@ -380,9 +465,7 @@ class KafkaProducerClient:
             await p.start()
         except KafkaError as exc:
             await p.stop()
-            raise TransportError(
-                f"cannot connect to Kafka at {self.settings.bootstrap}: {exc}", retriable=True
-            ) from None
+            raise await _connect_failed(self.settings, exc) from None
         self._producer = p
         return self
 
@@ -402,6 +485,8 @@ class KafkaProducerClient:
                 timestamp_ms=record.timestamp_ms,
             )
         except KafkaError as exc:
+            if isinstance(exc, TopicAuthorizationFailedError):
+                raise _send_failed(exc) from None
             raise TransportError(f"sending to {record.topic} failed: {exc}") from None
         return fut
 
@@ -449,17 +534,17 @@ async def follow(
         await consumer.start()
     except KafkaError as exc:
         await consumer.stop()
-        raise TransportError(
-            f"cannot connect to Kafka at {settings.bootstrap}: {exc}", retriable=True
-        ) from None
+        raise await _connect_failed(settings, exc) from None
     try:
-        if topic not in await consumer.topics():
-            raise TransportError(f"topic {topic!r} does not exist on {settings.bootstrap}")
+        await _check_topics(settings, [topic], await consumer.topics(), {topic: "READ"})
         consumer.subscribe([topic])
         loop = asyncio.get_running_loop()
         last = loop.time()
         while True:
-            got = await consumer.getmany(timeout_ms=200, max_records=1000)
+            try:
+                got = await consumer.getmany(timeout_ms=200, max_records=1000)
+            except TopicAuthorizationFailedError as exc:
+                raise _read_refused(settings, exc) from None  # type: ignore[misc]
             # Each partition in offset order (the order the processor published).
             msgs = [m for _, ms in sorted(got.items(), key=lambda kv: kv[0].partition) for m in ms]
             if msgs:
@@ -486,14 +571,11 @@ async def record_counts(settings: Settings, topics: Collection[str]) -> dict[str
         await consumer.start()
     except KafkaError as exc:
         await consumer.stop()
-        raise TransportError(f"cannot connect to Kafka at {settings.bootstrap}: {exc}") from None
+        raise await _connect_failed(settings, exc) from None
     try:
         counts = dict.fromkeys(topics, 0)
-        options = settings.kafka_options()
-        bootstrap = options.pop("bootstrap_servers")
-        cafile, certfile, keyfile = settings.ssl_files()
-        ssl = kafka_admin.SslFiles(cafile, certfile, keyfile) if cafile or certfile else None
-        states = await kafka_admin.describe_topics(bootstrap, list(topics), ssl=ssl, **options)
+        bootstrap, options = kafka_admin.settings_options(settings)
+        states = await kafka_admin.describe_topics(bootstrap, list(topics), **options)
         tps = [KafkaTP(t, p) for t, st in states.items() for p in range(st.partitions)]
         if not tps:
             return counts
