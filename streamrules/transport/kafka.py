@@ -441,8 +441,18 @@ async def _send_all(producer: AIOKafkaProducer, records: Sequence[OutRecord]) ->
                     timestamp_ms=r.timestamp_ms,
                 )
             )
-    except KafkaError as exc:
-        raise _send_failed(exc) from None
+    except (KafkaError, AssertionError) as exc:
+        # A send fails because an earlier one did: a batch refused (no WRITE ACL, ...)
+        # leaves a transaction in error, and aiokafka's next send only asserts. The cause
+        # is in the earlier futures; collecting them also keeps asyncio from reporting
+        # each as "never retrieved".
+        done = await asyncio.gather(*futures, return_exceptions=True)
+        cause = next((e for e in done if isinstance(e, KafkaError)), None)
+        if cause is None and isinstance(exc, KafkaError):
+            cause = exc
+        if cause is None:
+            raise
+        raise _send_failed(cause) from None
     await wait_acked(futures)
 
 
