@@ -104,6 +104,8 @@ class BrokerConfig:
         for name, value in ports:
             if not 1 <= value <= 65535:
                 raise ConfigError(f"broker {name} must be between 1 and 65535, got {value}")
+        if self.port == self.controller_port:
+            raise ConfigError(f"broker port and controller port are both {self.port}")
         if len({p for _, p in ports}) != len(ports):
             raise ConfigError(
                 "broker ports must differ, got " + ", ".join(f"{n} {p}" for n, p in ports)

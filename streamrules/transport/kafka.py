@@ -373,6 +373,7 @@ class KafkaTransport:
                     {_ktp(tp): off for tp, off in offsets.items()}, self.settings.group_id
                 )
         except BaseException as exc:
+            _retrieve_transaction_error(producer)
             try:
                 await producer.abort_transaction()
             except KafkaError:
@@ -400,6 +401,19 @@ class KafkaTransport:
         except KafkaError as exc:
             refused = _read_refused(self.settings, exc)
             raise refused or TransportError(f"committing offsets failed: {exc}") from None
+
+
+def _retrieve_transaction_error(producer: AIOKafkaProducer) -> None:
+    """Mark a failed transaction's error as seen (it is reported as our own error).
+
+    aiokafka stores a refused AddPartitionsToTxn (no WRITE ACL, ...) in an internal future
+    and replaces that future on abort without reading it, so asyncio would print "Future
+    exception was never retrieved" with a traceback after the one-line error.
+    """
+    manager = getattr(producer, "_txn_manager", None)
+    waiter = getattr(manager, "_transaction_waiter", None)
+    if isinstance(waiter, asyncio.Future) and waiter.done() and not waiter.cancelled():
+        waiter.exception()
 
 
 def _send_failed(exc: KafkaError) -> TransportError:

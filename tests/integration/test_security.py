@@ -292,6 +292,7 @@ def test_write_acl_removed_during_a_run_stops_it_with_nothing_committed_past_del
     assert proc.returncode == 2, err.decode()[-2000:]
     assert "not authorized to write to topic" in last and names["decisions"] in last, last
     assert "WRITE" in last
+    assert b"Traceback" not in err and b"never retrieved" not in err, err.decode()[-3000:]
 
     # Every decision of what was committed was delivered (read committed)...
     committed = sk.committed(group)
