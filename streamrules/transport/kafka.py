@@ -104,29 +104,34 @@ def _read_refused(settings: Settings, exc: BaseException) -> TransportError | No
     return _refused(settings, exc, f"read topic {names}", f"READ on topic {names}")
 
 
-async def _check_topics(
-    settings: Settings, names: Sequence[str], existing: Collection[str], needs: Mapping[str, str]
-) -> None:
-    """Fail with one line when a topic is missing, or hidden from this principal."""
+async def _absent_topics(
+    settings: Settings, names: Sequence[str], existing: Collection[str]
+) -> tuple[list[str], list[str]]:
+    """(missing, refused): topics absent from this principal's metadata, told apart.
+
+    Refused ones do not exist or may not be described by this principal (Kafka does not
+    say which to an unauthorized client); only then is a second request made.
+    """
     absent = [t for t in names if t not in existing]
     if not absent:
-        return
+        return [], []
     bootstrap, options = kafka_admin.settings_options(settings)
     async with kafka_admin.admin_client(bootstrap, **options) as admin:
         seen = await kafka_admin.topic_visibility(admin, absent)
     refused = [t for t in absent if seen.get(t) == "refused"]
-    missing = [t for t in absent if t not in refused]
-    if missing:
-        raise TransportError(
-            f"missing topic{'s' if len(missing) > 1 else ''} {', '.join(missing)} on "
-            f"{settings.bootstrap} (streamrules topics apply creates them)"
-        )
+    return [t for t in absent if t not in refused], refused
+
+
+def _refused_topics(
+    settings: Settings, refused: Sequence[str], needs: str, role: str = "run"
+) -> TransportError:
     who = kafka_errors.principal(settings.kafka_options())
-    acls = "; ".join(f"{needs[t]} on topic {t!r}" for t in refused)
-    raise TransportError(
+    acls = "; ".join(f"{needs} on topic {t!r}" for t in refused)
+    option = "" if role == "run" else f" --acls-for {role}"
+    return TransportError(
         f"topic{'s' if len(refused) > 1 else ''} {', '.join(refused)} not visible to {who}: "
-        f"it does not exist or {who} lacks ACL {acls} (streamrules topics apply --acls {who} "
-        "creates the topics and the ACLs `run` needs)"
+        f"it does not exist or {who} lacks ACL {acls} (streamrules topics apply --acls {who}"
+        f"{option} creates the topics and the ACLs `{role}` needs)"
     )
 
 
@@ -189,12 +194,21 @@ class KafkaTransport:
             raise await _connect_failed(s, exc) from None
         self._consumer = consumer
         names = (s.orders_topic, s.incidents_topic, s.decisions_topic, s.dlq_topic)
-        needs = dict.fromkeys(names[:2], "READ") | dict.fromkeys(names[2:], "WRITE")
         try:
-            await _check_topics(s, names, await consumer.topics(), needs)
+            missing, refused = await _absent_topics(s, names, await consumer.topics())
         except BaseException:
             await self.stop()
             raise
+        if missing or refused:
+            await self.stop()
+        if missing:
+            raise TransportError(
+                f"missing topic{'s' if len(missing) > 1 else ''} {', '.join(missing)} on "
+                f"{s.bootstrap} (streamrules topics apply creates them)"
+            )
+        for need, group in (("READ", names[:2]), ("WRITE", names[2:])):
+            if any(t in refused for t in group):
+                raise _refused_topics(s, [t for t in group if t in refused], need)
         if not self.exactly_once:
             self._producer = await self._start_producer(None)
         consumer.subscribe([s.orders_topic, s.incidents_topic], listener=_Listener(self))
@@ -560,7 +574,11 @@ async def follow(
         await consumer.stop()
         raise await _connect_failed(settings, exc) from None
     try:
-        await _check_topics(settings, [topic], await consumer.topics(), {topic: "READ"})
+        missing, refused = await _absent_topics(settings, [topic], await consumer.topics())
+        if missing:
+            raise TransportError(f"topic {topic!r} does not exist on {settings.bootstrap}")
+        if refused:
+            raise _refused_topics(settings, refused, "READ", "tail")
         consumer.subscribe([topic])
         loop = asyncio.get_running_loop()
         last = loop.time()
