@@ -89,7 +89,11 @@ async def admin_client(
     except (KafkaError, OSError) as exc:
         await _close_quietly(client)
         raise await kafka_errors.connect_error(
-            bootstrap_servers, client_options, exc, cafile=ssl.cafile if ssl else None
+            bootstrap_servers,
+            client_options,
+            exc,
+            cafile=ssl.cafile if ssl else None,
+            lead="cannot reach Kafka",
         ) from exc
     try:
         yield client

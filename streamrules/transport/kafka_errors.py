@@ -138,7 +138,7 @@ async def connect_error(
     exc: BaseException,
     *,
     cafile: str | None = None,
-    what: str = "Kafka",
+    lead: str = "cannot connect to Kafka",
 ) -> TransportError:
     """The error for a client that could not start: the diagnosed cause, else ``exc``."""
     if isinstance(exc, KafkaError) and (found := authorization_error(exc, options, "connect")):
@@ -149,8 +149,8 @@ async def connect_error(
         log.debug("diagnosing the connection failed", exc_info=True)
         cause = None
     if cause is not None:
-        return TransportError(f"cannot connect to {what} at {bootstrap}: {cause}")
-    return TransportError(f"cannot connect to {what} at {bootstrap}: {exc}", retriable=True)
+        return TransportError(f"{lead} at {bootstrap}: {cause}")
+    return TransportError(f"{lead} at {bootstrap}: {exc}", retriable=True)
 
 
 def refused_topics(exc: BaseException) -> list[str]:
