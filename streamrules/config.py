@@ -35,6 +35,7 @@ __all__ = [
     "add_arguments",
     "env_name",
     "flag_name",
+    "is_secret",
     "load_settings",
     "setting_names",
 ]
@@ -54,8 +55,11 @@ SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER")
 
 
-def _opt(default: Any, help: str, *, flag: bool = True) -> Any:
-    return field(default=default, metadata={"help": help, "flag": flag})
+def _opt(default: Any, help: str, *, flag: bool = True, secret: bool = False) -> Any:
+    # A secret is left out of repr() and never echoed by an error message.
+    return field(
+        default=default, repr=not secret, metadata={"help": help, "flag": flag, "secret": secret}
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +108,7 @@ class Settings:
         None, "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI or OAUTHBEARER."
     )
     sasl_username: str | None = _opt(None, "SASL user name (PLAIN, SCRAM).")
-    sasl_password: str | None = _opt(None, "SASL password (PLAIN, SCRAM).")
+    sasl_password: str | None = _opt(None, "SASL password (PLAIN, SCRAM).", secret=True)
     ssl_cafile: str | None = _opt(None, "CA bundle to verify the brokers (SSL, SASL_SSL).")
     ssl_certfile: str | None = _opt(None, "Client certificate (mutual TLS).")
     ssl_keyfile: str | None = _opt(None, "Client private key (mutual TLS).")
@@ -218,6 +222,15 @@ def _kind(name: str) -> str:
     if ann.startswith("int"):
         return "int"
     return "str"
+
+
+def is_secret(name: str) -> bool:
+    """Whether a setting's value must never be shown (logs, errors, repr)."""
+    return bool(_FIELDS[name].metadata.get("secret"))
+
+
+def _shown(key: str, raw: Any) -> str:
+    return "(hidden)" if is_secret(key) else repr(raw)
 
 
 def _optional(name: str) -> bool:
@@ -363,12 +376,14 @@ def _coerce_text(key: str, raw: str, source: str) -> Any:
             return True
         if low in ("0", "false", "no", "off"):
             return False
-        raise ConfigError(f"{key}: must be true or false, got {raw!r} ({source})")
+        raise ConfigError(f"{key}: must be true or false, got {_shown(key, raw)} ({source})")
     if kind == "int":
         try:
             return int(text)
         except ValueError:
-            raise ConfigError(f"{key}: must be an integer, got {raw!r} ({source})") from None
+            raise ConfigError(
+                f"{key}: must be an integer, got {_shown(key, raw)} ({source})"
+            ) from None
     return text
 
 
@@ -388,14 +403,14 @@ def _coerce_typed(key: str, raw: Any, source: str) -> Any:
         return tuple(items)
     if kind == "bool":
         if not isinstance(raw, bool):
-            raise ConfigError(f"{key}: must be true or false, got {raw!r} ({source})")
+            raise ConfigError(f"{key}: must be true or false, got {_shown(key, raw)} ({source})")
         return raw
     if kind == "int":
         if isinstance(raw, bool) or not isinstance(raw, int):
-            raise ConfigError(f"{key}: must be an integer, got {raw!r} ({source})")
+            raise ConfigError(f"{key}: must be an integer, got {_shown(key, raw)} ({source})")
         return raw
     if not isinstance(raw, str):
-        raise ConfigError(f"{key}: must be a string, got {raw!r} ({source})")
+        raise ConfigError(f"{key}: must be a string, got {_shown(key, raw)} ({source})")
     return raw
 
 
@@ -444,6 +459,10 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
             fail("sasl_mechanism", "needs security_protocol SASL_PLAINTEXT or SASL_SSL")
     elif s.security_protocol.startswith("SASL"):
         fail("security_protocol", "SASL protocols need sasl_mechanism")
+    for key in ("sasl_username", "sasl_password"):
+        # Given but unused would send no credentials at all: say so (without the value).
+        if getattr(s, key) is not None and not s.security_protocol.startswith("SASL"):
+            fail(key, f"is set but security_protocol is {s.security_protocol} (not SASL_*)")
     for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
         value = getattr(s, key)
         if value is not None and not Path(value).is_file():

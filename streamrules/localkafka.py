@@ -14,6 +14,10 @@ Maven Central, without Docker and without the Apache download site:
    ``<data dir>/logs/server.log``) and we wait until a metadata request succeeds;
 5. :meth:`LocalKafka.stop` sends SIGTERM, waits for the controlled shutdown, then kills.
 
+With ``secure=True`` the broker listens for SASL_SSL clients only (SCRAM users made at
+format time, TLS material made at every start, the StandardAuthorizer on): see
+:mod:`streamrules.securebroker`.
+
 State lives in the data folder: ``broker.pid``, ``server.properties``, ``data/``, ``logs/``.
 Used by ``streamrules broker``, the integration-test fixtures and ``.ci/run``.
 """
@@ -38,6 +42,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from streamrules import securebroker
 from streamrules.errors import ConfigError, TransportError
 
 log = logging.getLogger(__name__)
@@ -58,6 +63,7 @@ ENV_DATA_DIR = "STREAMRULES_BROKER_DATA_DIR"
 ENV_HEAP = "STREAMRULES_BROKER_HEAP"
 ENV_START_TIMEOUT = "STREAMRULES_BROKER_START_TIMEOUT"
 ENV_CACHE_DIR = "STREAMRULES_BROKER_CACHE_DIR"
+ENV_INTERNAL_PORT = "STREAMRULES_BROKER_INTERNAL_PORT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +82,34 @@ class BrokerConfig:
     # (one per test session) do not pay for a Maven run each.
     cache_dir: Path = field(default=DEFAULT_DATA_DIR / "cache")
     extra_properties: Mapping[str, str] = field(default_factory=dict)
+    # The secured variant (securebroker.py): SASL_SSL clients, SCRAM users, ACLs.
+    secure: bool = False
+    # Secured only: the broker's own TLS listener (inter-broker); default port + 2.
+    internal_port: int | None = None
+    # Secured only: the SCRAM users made when the data folder is formatted (admin always).
+    users: tuple[str, ...] = securebroker.DEFAULT_USERS
 
     def __post_init__(self) -> None:
         # Absolute paths: the pid check compares them with the broker's command line.
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
         object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser().resolve())
-        for name, value in (("port", self.port), ("controller port", self.controller_port)):
+        ports = [("port", self.port), ("controller port", self.controller_port)]
+        if self.secure:
+            if self.internal_port is None:
+                object.__setattr__(self, "internal_port", self.port + 2)
+            assert self.internal_port is not None
+            ports.append(("internal port", self.internal_port))
+            for user in self.users:
+                securebroker.validate_user(user)
+        for name, value in ports:
             if not 1 <= value <= 65535:
                 raise ConfigError(f"broker {name} must be between 1 and 65535, got {value}")
         if self.port == self.controller_port:
             raise ConfigError(f"broker port and controller port are both {self.port}")
+        if len({p for _, p in ports}) != len(ports):
+            raise ConfigError(
+                "broker ports must differ, got " + ", ".join(f"{n} {p}" for n, p in ports)
+            )
         if self.start_timeout_s <= 0:
             raise ConfigError(f"broker start timeout must be positive, got {self.start_timeout_s}")
 
@@ -116,6 +140,8 @@ class BrokerConfig:
                 ) from None
         if env.get(ENV_CACHE_DIR):
             values["cache_dir"] = Path(env[ENV_CACHE_DIR])
+        if ENV_INTERNAL_PORT in env:
+            values["internal_port"] = _env_int(env, ENV_INTERNAL_PORT)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -219,6 +245,33 @@ class LocalKafka:
     @property
     def bootstrap_servers(self) -> str:
         return self.config.bootstrap_servers
+
+    @property
+    def secure_files(self) -> securebroker.SecureFiles:
+        """TLS material and client files of the secured broker (``secure=True``)."""
+        return securebroker.SecureFiles(self.data_dir / "secure")
+
+    def client_config(self, user: str = securebroker.ADMIN_USER) -> Path:
+        """The streamrules TOML file with ``user``'s connection settings (secured broker)."""
+        return self.secure_files.client_file(user)
+
+    def credentials(self, user: str = securebroker.ADMIN_USER) -> securebroker.Credentials:
+        return securebroker.read_credentials(self.secure_files, user)
+
+    def client_options(self, user: str = securebroker.ADMIN_USER) -> dict[str, Any]:
+        """aiokafka connection options for ``user`` (none for the plain broker)."""
+        if not self.config.secure:
+            return {}
+        creds = self.credentials(user)
+        from streamrules.transport import kafka_admin  # aiokafka lives in transport/ only
+
+        return {
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": securebroker.MECHANISM,
+            "sasl_plain_username": creds.user,
+            "sasl_plain_password": creds.password,
+            "ssl": kafka_admin.SslFiles(cafile=str(self.secure_files.ca)),
+        }
 
     def __enter__(self) -> LocalKafka:
         self.start()
@@ -399,6 +452,13 @@ class LocalKafka:
             # that a test session or a demo does not see its records vanish half-way.
             "log.retention.check.interval.ms": "3600000",
         }
+        if c.secure:
+            assert c.internal_port is not None
+            props.update(
+                securebroker.secure_properties(
+                    self.secure_files, c.host, c.port, c.internal_port, c.controller_port
+                )
+            )
         props.update(c.extra_properties)
         return props
 
@@ -418,9 +478,32 @@ class LocalKafka:
             os.pathsep.join(classpath),
         ]
 
+    def _check_mode(self) -> None:
+        """A data folder stays secured or plain: SCRAM users exist only if formatted so."""
+        if not (self.kafka_log_dir / "meta.properties").is_file():
+            return
+        users = securebroker.recorded_users(self.secure_files)
+        if self.config.secure and not users:
+            raise ConfigError(
+                f"the data folder {self.data_dir} was formatted without --secure (it has no "
+                "SCRAM users): use another --data-dir, or delete its data/ folder"
+            )
+        if not self.config.secure and users:
+            raise ConfigError(
+                f"the data folder {self.data_dir} holds a secured broker: start it with "
+                "--secure, or use another --data-dir"
+            )
+        missing = [u for u in self.config.users if u not in users] if self.config.secure else []
+        if missing:
+            raise ConfigError(
+                f"users {', '.join(missing)} do not exist in {self.data_dir} (SCRAM users are "
+                f"made when a data folder is formatted; it has {', '.join(users)})"
+            )
+
     def _format_if_new(self, java: str, classpath: list[str]) -> bool:
         if (self.kafka_log_dir / "meta.properties").is_file():
             return False
+        creds = securebroker.new_credentials(self.config.users) if self.config.secure else []
         self.kafka_log_dir.mkdir(parents=True, exist_ok=True)
         # A short-lived tool JVM: the client compiler and serial GC start faster on few cores.
         jvm = self._jvm_base(java, classpath)
@@ -435,16 +518,22 @@ class LocalKafka:
                 cluster_id,
                 "-c",
                 str(self.properties_file),
+                *securebroker.format_scram_args(creds),
             ],
             capture_output=True,
             text=True,
             check=False,
         )
         if fmt.returncode != 0:
+            output = fmt.stdout + fmt.stderr
+            for c in creds:  # the tool may echo its arguments
+                output = output.replace(c.password, "***")
             raise TransportError(
                 f"formatting the Kafka data folder {self.kafka_log_dir} failed: "
-                f"{_tail_text(fmt.stdout + fmt.stderr, 10)}"
+                f"{_tail_text(output, 10)}"
             )
+        if creds:
+            securebroker.write_credentials(self.secure_files, self.bootstrap_servers, creds)
         log.info("formatted %s (cluster id %s)", self.kafka_log_dir, cluster_id)
         return True
 
@@ -458,8 +547,14 @@ class LocalKafka:
 
     def _prepare(self, java: str) -> tuple[list[str], bool, bool]:
         classpath, resolved = self.resolve_classpath()
+        self._check_mode()
+        if self.config.secure:
+            # Throw-away TLS material at every start; the SCRAM users stay with the folder.
+            securebroker.write_certificates(self.secure_files, self.config.host)
         self.write_properties()
         formatted = self._format_if_new(java, classpath)
+        if self.config.secure and not formatted:
+            securebroker.refresh_bootstrap(self.secure_files, self.bootstrap_servers)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         return classpath, resolved, formatted
 
@@ -483,10 +578,10 @@ class LocalKafka:
             log.warning("removing stale pid file %s", self.pid_file)
             self.pid_file.unlink()
         java = self.java()
-        for name, port in (
-            ("port", self.config.port),
-            ("controller port", self.config.controller_port),
-        ):
+        ports = [("port", self.config.port), ("controller port", self.config.controller_port)]
+        if self.config.secure and self.config.internal_port is not None:
+            ports.append(("internal port", self.config.internal_port))
+        for name, port in ports:
             if _port_open(self.config.host, port):
                 raise TransportError(
                     f"cannot start the local broker: {name} {self.config.host}:{port} is already "
@@ -549,7 +644,9 @@ class LocalKafka:
                 try:
                     run_sync(
                         kafka_admin.wait_for_broker(
-                            self.bootstrap_servers, timeout_s=min(remaining, 10.0)
+                            self.bootstrap_servers,
+                            timeout_s=min(remaining, 10.0),
+                            **self.client_options(),
                         )
                     )
                     return
@@ -680,9 +777,11 @@ def parse_java_version(output: str) -> int:
 
 
 def with_free_ports(config: BrokerConfig) -> BrokerConfig:
-    """The same configuration on two currently free ports (private test brokers)."""
-    port = free_port(config.host)
-    controller = free_port(config.host)
-    while controller == port:
-        controller = free_port(config.host)
-    return replace(config, port=port, controller_port=controller)
+    """The same configuration on currently free ports (private test brokers)."""
+    ports: list[int] = []
+    while len(ports) < (3 if config.secure else 2):
+        port = free_port(config.host)
+        if port not in ports:
+            ports.append(port)
+    internal = ports[2] if config.secure else config.internal_port
+    return replace(config, port=ports[0], controller_port=ports[1], internal_port=internal)

@@ -3,6 +3,8 @@
 A thin command-line face of :mod:`streamrules.localkafka`. Flags override the
 ``STREAMRULES_BROKER_*`` environment variables, which override the defaults
 (127.0.0.1:9092, controller 9093, data folder ``.kafka/`` in the repository).
+``start --secure`` runs the secured variant (:mod:`streamrules.securebroker`) and prints
+what a client needs: the bootstrap address, the CA file and each user's client file.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from streamrules import securebroker
 from streamrules.localkafka import BrokerConfig, LocalKafka, kafka_version, read_tail
 
 
@@ -49,6 +52,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             action.add_argument(
                 "--heap", default=None, help="JVM heap flags (default '-Xms512m -Xmx1g')"
             )
+            action.add_argument(
+                "--secure",
+                action="store_true",
+                help="a secured broker: SASL_SSL (SCRAM-SHA-512) clients only, a throw-away "
+                "CA, ACLs enforced; prints the client settings' files",
+            )
+            action.add_argument(
+                "--internal-port",
+                type=int,
+                default=None,
+                help="--secure: the broker's own TLS listener (default port + 2, "
+                "env STREAMRULES_BROKER_INTERNAL_PORT)",
+            )
+            action.add_argument(
+                "--user",
+                action="append",
+                default=None,
+                metavar="NAME",
+                help="--secure: a SCRAM user to create with a new data folder (repeatable; "
+                f"default {', '.join(securebroker.DEFAULT_USERS)}; {securebroker.ADMIN_USER} "
+                "is always made, a super user)",
+            )
         if name == "logs":
             action.add_argument("-n", "--lines", type=int, default=50, help="lines to print")
             action.add_argument(
@@ -80,14 +105,33 @@ def _common_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _broker(args: argparse.Namespace) -> LocalKafka:
+    secure = bool(getattr(args, "secure", False))
+    users = getattr(args, "user", None)
     config = BrokerConfig.from_env(
         port=args.port,
         controller_port=args.controller_port,
         data_dir=args.data_dir,
         start_timeout_s=getattr(args, "timeout", None),
         heap=getattr(args, "heap", None),
+        secure=secure or None,
+        internal_port=getattr(args, "internal_port", None) if secure else None,
+        users=(securebroker.ADMIN_USER, *users) if users else None,
     )
     return LocalKafka(config)
+
+
+def _print_secure(broker: LocalKafka) -> None:
+    """What a client of the secured broker needs; the passwords stay in the files."""
+    files = broker.secure_files
+    print(f"  bootstrap: {broker.bootstrap_servers} (SASL_SSL, {securebroker.MECHANISM})")
+    print(f"  CA file:   {files.ca}")
+    for user in securebroker.recorded_users(files):
+        role = " (super user)" if user == securebroker.ADMIN_USER else ""
+        print(f"  user {user}{role}: --config {files.client_file(user)}")
+    print(
+        "  users other than admin may do nothing until ACLs allow it: "
+        "streamrules topics apply --acls User:NAME --config <admin's file>"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -109,6 +153,8 @@ def _run(args: argparse.Namespace) -> int:
                 f"{result.bootstrap_servers} "
                 f"in {result.seconds:.1f} s{note}; log: {broker.log_file}"
             )
+        if broker.config.secure:
+            _print_secure(broker)
         return 0
     if action == "fetch":
         classpath, resolved = broker.resolve_classpath()

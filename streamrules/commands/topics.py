@@ -4,7 +4,9 @@ Outside the event flow: operations. ``apply`` creates missing topics, grows part
 counts, sets the file's configs, and reports what it cannot change (fewer partitions,
 another replication factor) with exit code 1; run again, it changes nothing. Topic names
 follow the service's settings (``--orders-topic`` ... / ``STREAMRULES_*_TOPIC``), so the
-topics created are those ``streamrules run`` reads and writes.
+topics created are those ``streamrules run`` reads and writes. ``apply --acls PRINCIPAL``
+also grants PRINCIPAL exactly the ACLs ``run`` needs with these settings (group,
+exactly-once), or those of ``produce`` / ``tail`` with ``--acls-for`` (see ``acls.py``).
 """
 
 from __future__ import annotations
@@ -12,15 +14,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
+from typing import Any
 
-from streamrules import config
+from streamrules import acls, config
 from streamrules.topics import TopicsFile, TopicState, load_topics, plan, plural
 from streamrules.transport import kafka_admin
 
-# The admin client names itself (no client_id); the rest of the connection, and the topics.
+# The admin client names itself (no client_id); the rest of the connection, the topics,
+# and what --acls grants.
 _SETTINGS = (
     *(name for name in config.CONNECTION_SETTINGS if name != "client_id"),
     *config.TOPIC_SETTINGS,
+    "group_id",
+    "exactly_once",
 )
 
 
@@ -70,6 +76,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     apply.add_argument(
         "--dry-run", action="store_true", help="print what would change, change nothing"
     )
+    apply.add_argument(
+        "--acls",
+        metavar="PRINCIPAL",
+        default=None,
+        help="also allow PRINCIPAL (User:NAME) exactly what `streamrules run` needs with "
+        "these settings (--group-id, --exactly-once, topic names); needs an authorizer",
+    )
+    apply.add_argument(
+        "--acls-for",
+        choices=acls.ROLES,
+        default="run",
+        help="whose permissions --acls grants: run (default), produce or tail",
+    )
 
 
 def _wanted(args: argparse.Namespace, settings: config.Settings) -> TopicsFile:
@@ -82,35 +101,45 @@ def _wanted(args: argparse.Namespace, settings: config.Settings) -> TopicsFile:
 def _run(args: argparse.Namespace) -> int:
     settings = config.load_settings(args)
     wanted = _wanted(args, settings)
-    options = settings.kafka_options()
-    bootstrap = options.pop("bootstrap_servers")
-    cafile, certfile, keyfile = settings.ssl_files()
-    ssl = (
-        kafka_admin.SslFiles(cafile, certfile, keyfile)
-        if any((cafile, certfile, keyfile))
-        else None
-    )
+    bootstrap, options = kafka_admin.settings_options(settings)
+    principal = getattr(args, "acls", None)
+    wanted_acls = acls.acls_for(args.acls_for, principal, settings) if principal is not None else []
     if args.action == "describe":
-        state = asyncio.run(
-            kafka_admin.describe_topics(bootstrap, wanted.names, ssl=ssl, **options)
-        )
+        state = asyncio.run(kafka_admin.describe_topics(bootstrap, wanted.names, **options))
         _print_describe(wanted, state)
         return 0
-    current = asyncio.run(kafka_admin.describe_topics(bootstrap, wanted.names, ssl=ssl, **options))
+    current = asyncio.run(kafka_admin.describe_topics(bootstrap, wanted.names, **options))
     todo = plan(wanted.topics, current)
     prefix = "would " if args.dry_run else ""
     for line in todo.describe():
         print(line if line.startswith("drift") else prefix + line)
     if not args.dry_run and todo.has_changes:
-        asyncio.run(kafka_admin.apply_plan(bootstrap, todo, ssl=ssl, **options))
+        asyncio.run(kafka_admin.apply_plan(bootstrap, todo, **options))
     if todo.unchanged and not todo.has_changes and not todo.drift:
         print(f"topics up to date on {bootstrap}: {', '.join(wanted.names)}")
     elif todo.unchanged:
         print(f"unchanged: {', '.join(todo.unchanged)}")
+    if wanted_acls:
+        _apply_acls(bootstrap, wanted_acls, args.dry_run, **options)
     if todo.drift:
         print(f"{len(todo.drift)} difference(s) left that apply cannot fix (see 'drift' above)")
         return 1
     return 0
+
+
+def _apply_acls(bootstrap: str, wanted: list[acls.Acl], dry_run: bool, **options: Any) -> None:
+    if dry_run:
+        have = set(
+            asyncio.run(kafka_admin.describe_acls(bootstrap, wanted[0].principal, **options))
+        )
+        created = [a for a in wanted if a not in have]
+    else:
+        created = asyncio.run(kafka_admin.create_acls(bootstrap, wanted, **options))
+    prefix = "would " if dry_run else ""
+    for acl in created:
+        print(f"{prefix}create ACL: {acl}")
+    if not created:
+        print(f"ACLs up to date for {wanted[0].principal} ({len(wanted)})")
 
 
 def _print_describe(wanted: TopicsFile, state: dict[str, TopicState]) -> None:

@@ -31,18 +31,22 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka import TopicPartition as KafkaTP
 from aiokafka.errors import (
     CommitFailedError,
+    GroupAuthorizationFailedError,
     IllegalGenerationError,
     InvalidTimestampError,
     KafkaConnectionError,
     KafkaError,
     RebalanceInProgressError,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
 )
 from aiokafka.helpers import create_ssl_context
 
+from streamrules.acls import transactional_id_prefix
 from streamrules.codec import Record
 from streamrules.config import Settings
 from streamrules.errors import TransportError
-from streamrules.transport import kafka_admin
+from streamrules.transport import kafka_admin, kafka_errors
 from streamrules.transport.base import OutRecord, RebalanceCallback, TopicPartition
 
 __all__ = [
@@ -68,8 +72,71 @@ def client_options(settings: Settings) -> dict[str, Any]:
     opts = settings.kafka_options()
     cafile, certfile, keyfile = settings.ssl_files()
     if settings.security_protocol in ("SSL", "SASL_SSL"):
-        opts["ssl_context"] = create_ssl_context(cafile=cafile, certfile=certfile, keyfile=keyfile)
+        try:
+            opts["ssl_context"] = create_ssl_context(
+                cafile=cafile, certfile=certfile, keyfile=keyfile
+            )
+        except (OSError, ValueError) as exc:
+            raise TransportError(
+                f"cannot use the TLS files (ssl_cafile {cafile}, ssl_certfile {certfile}, "
+                f"ssl_keyfile {keyfile}): {exc}"
+            ) from None
     return opts
+
+
+async def _connect_failed(settings: Settings, exc: BaseException) -> TransportError:
+    """Why a client could not start, as one line (wrong password, unknown CA, ...)."""
+    return await kafka_errors.connect_error(
+        settings.bootstrap, client_options(settings), exc, cafile=settings.ssl_cafile
+    )
+
+
+def _refused(
+    settings: Settings, exc: BaseException, doing: str, needed: str | None = None
+) -> TransportError | None:
+    """A clear error naming the ACL when ``exc`` is an authorization failure."""
+    return kafka_errors.authorization_error(exc, settings.kafka_options(), doing, needed)
+
+
+def _read_refused(settings: Settings, exc: BaseException) -> TransportError | None:
+    """Authorization failures of a consumer: the group or the topics it reads."""
+    if isinstance(exc, GroupAuthorizationFailedError):
+        g = settings.group_id
+        return _refused(settings, exc, f"use consumer group {g!r}", f"READ on group {g!r}")
+    topics = kafka_errors.refused_topics(exc)
+    names = ", ".join(repr(t) for t in topics) or "the input topics"
+    return _refused(settings, exc, f"read topic {names}", f"READ on topic {names}")
+
+
+async def _absent_topics(
+    settings: Settings, names: Sequence[str], existing: Collection[str]
+) -> tuple[list[str], list[str]]:
+    """(missing, refused): topics absent from this principal's metadata, told apart.
+
+    Refused ones do not exist or may not be described by this principal (Kafka does not
+    say which to an unauthorized client); only then is a second request made.
+    """
+    absent = [t for t in names if t not in existing]
+    if not absent:
+        return [], []
+    bootstrap, options = kafka_admin.settings_options(settings)
+    async with kafka_admin.admin_client(bootstrap, **options) as admin:
+        seen = await kafka_admin.topic_visibility(admin, absent)
+    refused = [t for t in absent if seen.get(t) == "refused"]
+    return [t for t in absent if t not in refused], refused
+
+
+def _refused_topics(
+    settings: Settings, refused: Sequence[str], needs: str, role: str = "run"
+) -> TransportError:
+    who = kafka_errors.principal(settings.kafka_options())
+    acls = "; ".join(f"{needs} on topic {t!r}" for t in refused)
+    option = "" if role == "run" else f" --acls-for {role}"
+    return TransportError(
+        f"topic{'s' if len(refused) > 1 else ''} {', '.join(refused)} not visible to {who}: "
+        f"it does not exist or {who} lacks ACL {acls} (streamrules topics apply --acls {who}"
+        f"{option} creates the topics and the ACLs `{role}` needs)"
+    )
 
 
 def _tp(tp: KafkaTP) -> TopicPartition:
@@ -131,19 +198,24 @@ class KafkaTransport:
             await consumer.start()
         except KafkaError as exc:
             await consumer.stop()
-            raise TransportError(
-                f"cannot connect to Kafka at {s.bootstrap}: {exc}", retriable=True
-            ) from None
+            raise await _connect_failed(s, exc) from None
         self._consumer = consumer
         names = (s.orders_topic, s.incidents_topic, s.decisions_topic, s.dlq_topic)
-        existing = await consumer.topics()
-        missing = [t for t in names if t not in existing]
-        if missing:
+        try:
+            missing, refused = await _absent_topics(s, names, await consumer.topics())
+        except BaseException:
             await self.stop()
+            raise
+        if missing or refused:
+            await self.stop()
+        if missing:
             raise TransportError(
                 f"missing topic{'s' if len(missing) > 1 else ''} {', '.join(missing)} on "
                 f"{s.bootstrap} (streamrules topics apply creates them)"
             )
+        for need, group in (("READ", names[:2]), ("WRITE", names[2:])):
+            if any(t in refused for t in group):
+                raise _refused_topics(s, [t for t in group if t in refused], need)
         if not self.exactly_once:
             self._producer = await self._start_producer(None)
         consumer.subscribe([s.orders_topic, s.incidents_topic], listener=_Listener(self))
@@ -164,7 +236,15 @@ class KafkaTransport:
             await producer.start()
         except KafkaError as exc:
             await producer.stop()
-            raise TransportError(f"cannot start the producer: {exc}", retriable=True) from None
+            if txn_id is not None and isinstance(exc, TransactionalIdAuthorizationFailed):
+                prefix = transactional_id_prefix(s.group_id)
+                raise _refused(  # type: ignore[misc]
+                    s,
+                    exc,
+                    f"use transactional id {txn_id!r} (exactly-once)",
+                    f"WRITE on transactional ids with the prefix {prefix!r}",
+                ) from None
+            raise await _connect_failed(s, exc) from None
         return producer
 
     async def stop(self) -> None:
@@ -239,7 +319,8 @@ class KafkaTransport:
             await asyncio.sleep(timeout_ms / 1000)
             return []
         except KafkaError as exc:
-            raise TransportError(f"fetching from Kafka failed: {exc}") from None
+            refused = _read_refused(self.settings, exc)
+            raise refused or TransportError(f"fetching from Kafka failed: {exc}") from None
         out: list[Record] = []
         for ktp, msgs in batches.items():
             tp = _tp(ktp)
@@ -346,8 +427,17 @@ class KafkaTransport:
                 await producer.send_offsets_to_transaction(
                     {_ktp(tp): off for tp, off in offsets.items()}, self.settings.group_id
                 )
-        except BaseException:
-            await producer.abort_transaction()
+        except BaseException as exc:
+            _retrieve_transaction_error(producer)
+            try:
+                await producer.abort_transaction()
+            except KafkaError:
+                # Aborting after a fatal error fails too; the transaction is not committed
+                # either way, and the first error is the one to report.
+                log.debug("abort after a failed transaction failed", exc_info=True)
+            if isinstance(exc, KafkaError):
+                refused = _read_refused(self.settings, exc)
+                raise refused or TransportError(f"transaction failed: {exc}") from None
             raise
         try:
             await producer.commit_transaction()
@@ -363,9 +453,32 @@ class KafkaTransport:
         except (CommitFailedError, IllegalGenerationError, RebalanceInProgressError) as exc:
             # The group moved on: the partitions' new owner re-reads from the last commit.
             log.warning("commit skipped after a rebalance: %s", exc)
+        except KafkaError as exc:
+            refused = _read_refused(self.settings, exc)
+            raise refused or TransportError(f"committing offsets failed: {exc}") from None
+
+
+def _retrieve_transaction_error(producer: AIOKafkaProducer) -> None:
+    """Mark a failed transaction's error as seen (it is reported as our own error).
+
+    aiokafka stores a refused AddPartitionsToTxn (no WRITE ACL, ...) in an internal future
+    and replaces that future on abort without reading it, so asyncio would print "Future
+    exception was never retrieved" with a traceback after the one-line error.
+    """
+    manager = getattr(producer, "_txn_manager", None)
+    waiter = getattr(manager, "_transaction_waiter", None)
+    if isinstance(waiter, asyncio.Future) and waiter.done() and not waiter.cancelled():
+        waiter.exception()
 
 
 def _send_failed(exc: KafkaError) -> TransportError:
+    if isinstance(exc, TopicAuthorizationFailedError):
+        names = ", ".join(repr(t) for t in kafka_errors.refused_topics(exc)) or "the topic"
+        refused = kafka_errors.authorization_error(
+            exc, None, f"write to topic {names}", f"WRITE on topic {names}"
+        )
+        assert refused is not None
+        return refused
     if isinstance(exc, InvalidTimestampError):
         return TransportError(
             "the broker rejected a record timestamp (records are stamped with their event "
@@ -397,8 +510,18 @@ async def _send_all(producer: AIOKafkaProducer, records: Sequence[OutRecord]) ->
                     timestamp_ms=r.timestamp_ms,
                 )
             )
-    except KafkaError as exc:
-        raise _send_failed(exc) from None
+    except (KafkaError, AssertionError) as exc:
+        # A send fails because an earlier one did: a batch refused (no WRITE ACL, ...)
+        # leaves a transaction in error, and aiokafka's next send only asserts. The cause
+        # is in the earlier futures; collecting them also keeps asyncio from reporting
+        # each as "never retrieved".
+        done = await asyncio.gather(*futures, return_exceptions=True)
+        cause = next((e for e in done if isinstance(e, KafkaError)), None)
+        if cause is None and isinstance(exc, KafkaError):
+            cause = exc
+        if cause is None:
+            raise
+        raise _send_failed(cause) from None
     await wait_acked(futures)
 
 
@@ -422,9 +545,7 @@ class KafkaProducerClient:
             await p.start()
         except KafkaError as exc:
             await p.stop()
-            raise TransportError(
-                f"cannot connect to Kafka at {self.settings.bootstrap}: {exc}", retriable=True
-            ) from None
+            raise await _connect_failed(self.settings, exc) from None
         self._producer = p
         return self
 
@@ -444,6 +565,8 @@ class KafkaProducerClient:
                 timestamp_ms=record.timestamp_ms,
             )
         except KafkaError as exc:
+            if isinstance(exc, TopicAuthorizationFailedError):
+                raise _send_failed(exc) from None
             raise TransportError(f"sending to {record.topic} failed: {exc}") from None
         return fut
 
@@ -491,17 +614,21 @@ async def follow(
         await consumer.start()
     except KafkaError as exc:
         await consumer.stop()
-        raise TransportError(
-            f"cannot connect to Kafka at {settings.bootstrap}: {exc}", retriable=True
-        ) from None
+        raise await _connect_failed(settings, exc) from None
     try:
-        if topic not in await consumer.topics():
+        missing, refused = await _absent_topics(settings, [topic], await consumer.topics())
+        if missing:
             raise TransportError(f"topic {topic!r} does not exist on {settings.bootstrap}")
+        if refused:
+            raise _refused_topics(settings, refused, "READ", "tail")
         consumer.subscribe([topic])
         loop = asyncio.get_running_loop()
         last = loop.time()
         while True:
-            got = await consumer.getmany(timeout_ms=200, max_records=1000)
+            try:
+                got = await consumer.getmany(timeout_ms=200, max_records=1000)
+            except TopicAuthorizationFailedError as exc:
+                raise _read_refused(settings, exc) from None  # type: ignore[misc]
             # Each partition in offset order (the order the processor published).
             msgs = [m for _, ms in sorted(got.items(), key=lambda kv: kv[0].partition) for m in ms]
             if msgs:
@@ -528,14 +655,11 @@ async def record_counts(settings: Settings, topics: Collection[str]) -> dict[str
         await consumer.start()
     except KafkaError as exc:
         await consumer.stop()
-        raise TransportError(f"cannot connect to Kafka at {settings.bootstrap}: {exc}") from None
+        raise await _connect_failed(settings, exc) from None
     try:
         counts = dict.fromkeys(topics, 0)
-        options = settings.kafka_options()
-        bootstrap = options.pop("bootstrap_servers")
-        cafile, certfile, keyfile = settings.ssl_files()
-        ssl = kafka_admin.SslFiles(cafile, certfile, keyfile) if cafile or certfile else None
-        states = await kafka_admin.describe_topics(bootstrap, list(topics), ssl=ssl, **options)
+        bootstrap, options = kafka_admin.settings_options(settings)
+        states = await kafka_admin.describe_topics(bootstrap, list(topics), **options)
         tps = [KafkaTP(t, p) for t, st in states.items() for p in range(st.partitions)]
         if not tps:
             return counts

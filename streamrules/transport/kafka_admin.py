@@ -2,7 +2,8 @@
 
 The only place besides ``transport/kafka.py`` that imports aiokafka. Used by the local
 broker manager (is the broker up?), ``streamrules topics`` (create topics, add partitions,
-update configs, describe) and the integration-test fixtures (private topics per test).
+update configs, describe; ACLs with ``--acls``) and the integration-test fixtures
+(private topics per test).
 
 aiokafka's admin client returns raw protocol responses whose shape varies with the
 negotiated API version; this module turns them into :class:`streamrules.topics.TopicState`
@@ -23,9 +24,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, for_code
 from aiokafka.helpers import create_ssl_context
+from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest
 
+from streamrules.acls import Acl
+from streamrules.config import Settings
 from streamrules.errors import TransportError
 from streamrules.topics import TopicPlan, TopicSpec, TopicState
+from streamrules.transport import kafka_errors
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,9 @@ log = logging.getLogger(__name__)
 _SOURCE_DYNAMIC_TOPIC = 1
 _ERROR_TOPIC_ALREADY_EXISTS = 36
 _ERROR_UNKNOWN_TOPIC = 3
+_ERROR_TOPIC_AUTHORIZATION = 29
+# Topic, group, cluster, transactional id authorization failed: the principal lacks an ACL.
+_AUTHORIZATION_CODES = {29, 30, 31, 53}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +50,17 @@ class SslFiles:
     cafile: str | None = None
     certfile: str | None = None
     keyfile: str | None = None
+
+
+def settings_options(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """(bootstrap servers, options for the functions here) from the service's settings."""
+    options = settings.kafka_options()
+    bootstrap: str = options.pop("bootstrap_servers")
+    cafile, certfile, keyfile = settings.ssl_files()
+    if settings.security_protocol in ("SSL", "SASL_SSL") or any((cafile, certfile, keyfile)):
+        # TLS without files verifies against the system's CA bundle.
+        options["ssl"] = SslFiles(cafile, certfile, keyfile)
+    return bootstrap, options
 
 
 @asynccontextmanager
@@ -58,9 +77,7 @@ async def admin_client(
     ``sasl_mechanism``, ``sasl_plain_username`` ... as ``Settings.kafka_options()`` gives them).
     """
     if ssl is not None:
-        client_options["ssl_context"] = create_ssl_context(
-            cafile=ssl.cafile, certfile=ssl.certfile, keyfile=ssl.keyfile
-        )
+        client_options["ssl_context"] = _ssl_context(ssl)
     client_options.setdefault("client_id", "streamrules-admin")
     client = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers,
@@ -71,13 +88,47 @@ async def admin_client(
         await client.start()
     except (KafkaError, OSError) as exc:
         await _close_quietly(client)
-        raise TransportError(
-            f"cannot reach Kafka at {bootstrap_servers}: {exc}", retriable=True
+        raise await kafka_errors.connect_error(
+            bootstrap_servers,
+            client_options,
+            exc,
+            cafile=ssl.cafile if ssl else None,
+            lead="cannot reach Kafka",
         ) from exc
     try:
         yield client
     finally:
         await _close_quietly(client)
+
+
+def _ssl_context(files: SslFiles) -> Any:
+    try:
+        return create_ssl_context(
+            cafile=files.cafile, certfile=files.certfile, keyfile=files.keyfile
+        )
+    except (OSError, ValueError) as exc:
+        # e.g. a CA file that holds no certificate: name the files, not the key material.
+        raise TransportError(
+            f"cannot use the TLS files (ssl_cafile {files.cafile}, ssl_certfile "
+            f"{files.certfile}, ssl_keyfile {files.keyfile}): {exc}"
+        ) from None
+
+
+async def topic_visibility(admin: AIOKafkaAdminClient, names: Sequence[str]) -> dict[str, str]:
+    """For each topic: "ok", "missing", or "refused" (it does not exist or this principal
+    may not describe it: Kafka does not tell unauthorized clients which)."""
+    out = dict.fromkeys(names, "missing")
+    for topic in await admin.describe_topics(list(names)):
+        code = topic.get("error_code", 0) or 0
+        if topic["topic"] in out:
+            out[topic["topic"]] = (
+                "ok"
+                if code == 0
+                else "refused"
+                if code == _ERROR_TOPIC_AUTHORIZATION
+                else "missing"
+            )
+    return out
 
 
 async def _close_quietly(client: AIOKafkaAdminClient) -> None:
@@ -87,13 +138,20 @@ async def _close_quietly(client: AIOKafkaAdminClient) -> None:
         log.debug("closing the admin client failed", exc_info=True)
 
 
-async def wait_for_broker(bootstrap_servers: str, *, timeout_s: float = 30.0) -> list[int]:
-    """Wait until a metadata request lists at least one broker; return the broker ids."""
+async def wait_for_broker(
+    bootstrap_servers: str, *, timeout_s: float = 30.0, **options: Any
+) -> list[int]:
+    """Wait until a metadata request lists at least one broker; return the broker ids.
+
+    ``options`` are those of :func:`admin_client` (security settings, ``ssl``).
+    """
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            async with admin_client(bootstrap_servers, request_timeout_ms=5_000) as admin:
+            async with admin_client(
+                bootstrap_servers, request_timeout_ms=5_000, **options
+            ) as admin:
                 cluster = await admin.describe_cluster()
                 brokers = [int(b["node_id"]) for b in cluster.get("brokers", [])]
                 if brokers:
@@ -186,6 +244,8 @@ def _raise_for(code: int, what: str, message: str | None = None) -> None:
     if code:
         error = for_code(code)
         detail = f": {message}" if message else ""
+        if code in _AUTHORIZATION_CODES:
+            detail += " (the principal lacks the ACL for this: use an administrator's settings)"
         raise TransportError(f"cannot {what}: {error.__name__}{detail}", retriable=error.retriable)
 
 
@@ -341,3 +401,142 @@ async def delete_topics(bootstrap_servers: str, names: Sequence[str], **options:
         for entry in response.to_object()["topic_error_codes"]:
             if entry["error_code"] != _ERROR_UNKNOWN_TOPIC:
                 _raise_for(entry["error_code"], f"delete topic {entry['topic']!r}")
+
+
+# -- ACLs -------------------------------------------------------------------------------
+# aiokafka has the ACL requests (v1: KIP-896 removed v0 in Kafka 4) but no admin method for
+# them; the codes are Kafka's ResourceType, PatternType, AclOperation and AclPermissionType.
+_RESOURCE_CODES = {"TOPIC": 2, "GROUP": 3, "CLUSTER": 4, "TRANSACTIONAL_ID": 5}
+_PATTERN_CODES = {"LITERAL": 3, "PREFIXED": 4}
+_OPERATION_CODES = {
+    "ALL": 2,
+    "READ": 3,
+    "WRITE": 4,
+    "CREATE": 5,
+    "DELETE": 6,
+    "ALTER": 7,
+    "DESCRIBE": 8,
+    "CLUSTER_ACTION": 9,
+    "DESCRIBE_CONFIGS": 10,
+    "ALTER_CONFIGS": 11,
+    "IDEMPOTENT_WRITE": 12,
+}
+_ALLOW = 3
+_ANY = 1  # resource type, pattern type, operation and permission "ANY" in filters
+
+
+def _names(codes: Mapping[str, int]) -> dict[int, str]:
+    return {v: k for k, v in codes.items()}
+
+
+async def _acl_request(admin: AIOKafkaAdminClient, request: Any) -> Any:
+    # The admin client's own request path (any broker answers ACL requests).
+    return await admin._send_request(request)
+
+
+async def _describe_acls(admin: AIOKafkaAdminClient, principal: str | None) -> list[Acl]:
+    response = await _acl_request(
+        admin, DescribeAclsRequest(_ANY, None, _ANY, principal, None, _ANY, _ANY)
+    )
+    obj = response.to_object()
+    _raise_for(obj["error_code"], "describe ACLs", obj.get("error_message"))
+    types, patterns, ops = (
+        _names(_RESOURCE_CODES),
+        _names(_PATTERN_CODES),
+        _names(_OPERATION_CODES),
+    )
+    out: list[Acl] = []
+    for res in obj["resources"]:
+        rtype = types.get(res["resource_type"])
+        pattern = patterns.get(res["resource_pattern_type"])
+        for a in res["acls"]:
+            op = ops.get(a["operation"])
+            if rtype is None or pattern is None or op is None or a["permission_type"] != _ALLOW:
+                continue  # DENY entries and resource kinds streamrules never creates
+            out.append(Acl(a["principal"], rtype, res["resource_name"], op, pattern, a["host"]))
+    return sorted(out)
+
+
+async def describe_acls(
+    bootstrap_servers: str, principal: str | None = None, **options: Any
+) -> list[Acl]:
+    """The ALLOW ACLs of ``principal`` (of everybody when None), sorted."""
+    async with admin_client(bootstrap_servers, **options) as admin:
+        return await _describe_acls(admin, principal)
+
+
+async def create_acls(
+    bootstrap_servers: str, acls: Sequence[Acl], *, wait_s: float = 30.0, **options: Any
+) -> list[Acl]:
+    """Create the ACLs that do not exist yet; return those created.
+
+    Returns once the broker's authorizer applies them (the controller accepts a change
+    before the broker's copy of the metadata has it), so a client started next is allowed.
+    """
+    async with admin_client(bootstrap_servers, **options) as admin:
+        return await _create_acls(admin, acls, wait_s)
+
+
+async def _create_acls(admin: AIOKafkaAdminClient, acls: Sequence[Acl], wait_s: float) -> list[Acl]:
+    principals = sorted({a.principal for a in acls})
+    have = {a for p in principals for a in await _describe_acls(admin, p)}
+    todo = [a for a in dict.fromkeys(acls) if a not in have]
+    for a in todo:
+        response = await _acl_request(
+            admin,
+            CreateAclsRequest(
+                _RESOURCE_CODES[a.resource_type],
+                a.resource_name,
+                _PATTERN_CODES[a.pattern],
+                a.principal,
+                a.host,
+                _OPERATION_CODES[a.operation],
+                _ALLOW,
+            ),
+        )
+        for entry in response.to_object()["creation_responses"]:
+            _raise_for(entry["error_code"], f"create ACL {a}", entry.get("error_message"))
+    await _wait_acls(admin, principals, present=set(todo), absent=set(), wait_s=wait_s)
+    return todo
+
+
+async def delete_acls(
+    bootstrap_servers: str, acls: Sequence[Acl], *, wait_s: float = 30.0, **options: Any
+) -> None:
+    """Delete exactly these ACLs (missing ones are ignored); return once they apply."""
+    async with admin_client(bootstrap_servers, **options) as admin:
+        for a in acls:
+            response = await _acl_request(
+                admin,
+                DeleteAclsRequest(
+                    _RESOURCE_CODES[a.resource_type],
+                    a.resource_name,
+                    _PATTERN_CODES[a.pattern],
+                    a.principal,
+                    a.host,
+                    _OPERATION_CODES[a.operation],
+                    _ALLOW,
+                ),
+            )
+            for entry in response.to_object()["filter_responses"]:
+                _raise_for(entry["error_code"], f"delete ACL {a}", entry.get("error_message"))
+        principals = sorted({a.principal for a in acls})
+        await _wait_acls(admin, principals, present=set(), absent=set(acls), wait_s=wait_s)
+
+
+async def _wait_acls(
+    admin: AIOKafkaAdminClient,
+    principals: Sequence[str],
+    *,
+    present: set[Acl],
+    absent: set[Acl],
+    wait_s: float,
+) -> None:
+    deadline = time.monotonic() + wait_s
+    while True:
+        have = {a for p in principals for a in await _describe_acls(admin, p)}
+        if present <= have and not (absent & have):
+            return
+        if time.monotonic() >= deadline:
+            raise TransportError(f"ACL changes not visible after {wait_s:.0f} s")
+        await asyncio.sleep(0.1)

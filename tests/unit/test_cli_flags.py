@@ -68,8 +68,18 @@ CONNECTION = _flags(config.CONNECTION_SETTINGS)
         ),
         (("produce",), CONNECTION | {"--orders-topic", "--incidents-topic", "--dlq-topic"}),
         (("tail",), CONNECTION | {"--decisions-topic"}),
-        (("topics", "apply"), (CONNECTION - {"--client-id"}) | _flags(config.TOPIC_SETTINGS)),
-        (("topics", "describe"), (CONNECTION - {"--client-id"}) | _flags(config.TOPIC_SETTINGS)),
+        (
+            ("topics", "apply"),  # --acls grants the group's and the transactional ids' ACLs
+            (CONNECTION - {"--client-id"})
+            | _flags(config.TOPIC_SETTINGS)
+            | {"--group-id", "--exactly-once"},
+        ),
+        (
+            ("topics", "describe"),
+            (CONNECTION - {"--client-id"})
+            | _flags(config.TOPIC_SETTINGS)
+            | {"--group-id", "--exactly-once"},
+        ),
     ],
 )
 def test_a_command_offers_the_flags_of_the_settings_it_uses(
