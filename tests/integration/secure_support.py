@@ -97,17 +97,25 @@ class SecureBroker:
         return asyncio.run(go())
 
 
-def topic_flags(names: Mapping[str, str]) -> list[str]:
-    return [
-        "--orders-topic",
-        names["orders"],
-        "--incidents-topic",
-        names["incidents"],
-        "--decisions-topic",
-        names["decisions"],
-        "--dlq-topic",
-        names["decisions.dlq"],
-    ]
+_TOPIC_FLAGS = {
+    "orders": "--orders-topic",
+    "incidents": "--incidents-topic",
+    "decisions": "--decisions-topic",
+    "decisions.dlq": "--dlq-topic",
+}
+# The topics each command takes a flag for (a command offers only the settings it uses).
+_COMMAND_TOPICS = {
+    "produce": ("orders", "incidents", "decisions.dlq"),
+    "tail": ("decisions",),
+}
+
+
+def topic_flags(names: Mapping[str, str], command: str = "run") -> list[str]:
+    """The topic flags of ``command`` for these (logical -> real) topic names."""
+    flags: list[str] = []
+    for logical in _COMMAND_TOPICS.get(command, tuple(_TOPIC_FLAGS)):
+        flags += [_TOPIC_FLAGS[logical], names[logical]]
+    return flags
 
 
 def recent_start() -> datetime:

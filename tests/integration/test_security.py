@@ -102,7 +102,9 @@ def test_topics_produce_run_tail_over_sasl_ssl_equal_replay(
 
     events = tmp_path / "events.jsonl"
     write_events(events, generate_events(31, start=recent_start(), days=0.25, orders_per_hour=240))
-    produced = cli("produce", str(events), "--config", str(sk.config("feeder")), *flags)
+    produced = cli(
+        "produce", str(events), "--config", str(sk.config("feeder")), *topic_flags(names, "produce")
+    )
     assert produced.returncode == 0, produced.stderr.decode()
 
     # DEBUG logs: whatever the service would log, no password may be in it.
@@ -126,7 +128,7 @@ def test_topics_produce_run_tail_over_sasl_ssl_equal_replay(
         "tail",
         "--config",
         str(sk.config("reader")),
-        *flags,
+        *topic_flags(names, "tail"),
         "--from-beginning",
         "--timeout",
         "3",
@@ -222,7 +224,9 @@ def test_each_acl_of_run_is_needed_and_named_when_missing(
     sk.create_acls([a for a in wanted if a != gone])
     events = tmp_path / "events.jsonl"
     write_events(events, generate_events(33, start=recent_start(), days=0.02))
-    fed = cli("produce", str(events), "--config", str(sk.config("admin")), *topic_flags(names))
+    fed = cli(
+        "produce", str(events), "--config", str(sk.config("admin")), *topic_flags(names, "produce")
+    )
     assert fed.returncode == 0, fed.stderr.decode()
 
     done = cli(
@@ -264,7 +268,7 @@ def test_write_acl_removed_during_a_run_stops_it_with_nothing_committed_past_del
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
     write_events(first, items[:half])
     write_events(second, items[half:])
-    admin = ["--config", str(sk.config("admin")), *topic_flags(names)]
+    admin = ["--config", str(sk.config("admin")), *topic_flags(names, "produce")]
     assert cli("produce", str(first), *admin).returncode == 0
     run = ["run", "--config", str(sk.config("app")), *topic_flags(names), "--group-id", group, *eos]
 
