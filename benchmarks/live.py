@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -74,7 +75,9 @@ def live(bootstrap: str, tmp: Path, rate: int, hours: float) -> dict[str, object
 
 def _backlog(bootstrap: str, tmp: Path, names: dict[str, str], days: float) -> int:
     path = tmp / f"backlog-{uuid.uuid4().hex[:6]}.jsonl"
-    items = list(generate_events(42, days=days, orders_per_hour=600))
+    # Ending now: `run` dead-letters events ahead of the wall clock (future_event).
+    start = datetime.now(UTC) - timedelta(days=days)
+    items = list(generate_events(42, start=start, days=days, orders_per_hour=600))
     path.write_bytes(b"".join(v + b"\n" for _, _, v in items))
     done = cli("produce", str(path), *produce_flags(bootstrap, names), timeout=900)
     assert done.returncode in (0, 1), done.stderr.decode()[-2000:]

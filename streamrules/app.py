@@ -11,10 +11,11 @@ batch by batch, never held in memory at once.
 Rebalances. The transport calls ``on_revoked`` before partitions go away; since a batch is
 processed, delivered and committed under one lock, taking that lock means everything
 processed so far is committed. After any assignment, working memory is rebuilt before
-anything new is published: a fresh pipeline re-reads the assigned partitions from a point
-``REBUILD_HORIZON_MS`` (30 days, the longest fact lifetime and window) of record time
-before the last committed record, with publishing suppressed for records below the
-committed offsets. Their decisions were published by whoever processed them first.
+anything new is published: a fresh pipeline re-reads each assigned partition from a point
+of record time before the newest committed record, as far back as facts of its topic can
+matter (``orders_horizon_ms``: an hour of orders; ``incidents_horizon_ms``: the error
+budget's 30 days), with publishing suppressed for records below the committed offsets.
+Their decisions were published by whoever processed them first.
 
 CPU-heavy rule work runs in chunks with ``await asyncio.sleep(0)`` between them so that
 the consumer's heartbeats and fetches (tasks on the same loop) keep running. A watcher
@@ -48,11 +49,10 @@ from streamrules.pipeline import (
 )
 from streamrules.transport.base import OutRecord, TopicPartition, Transport
 
-__all__ = ["REBUILD_HORIZON_MS", "App", "AppStats", "describe"]
+__all__ = ["App", "AppStats", "describe"]
 
 log = logging.getLogger(__name__)
 
-REBUILD_HORIZON_MS = 30 * 24 * 3600 * 1000
 # Events processed between two yields to the event loop.
 _CHUNK = 200
 _FETCH_TIMEOUT_MS = 200
@@ -276,12 +276,16 @@ class App:
         stamps = [await self.transport.timestamp_before(tp, c) for tp, c in self._resume.items()]
         known = [s for s in stamps if s is not None]
         if known:
-            since = max(known) - REBUILD_HORIZON_MS
-            found = await self.transport.offsets_for_time(assigned, since)
-            for tp in assigned:
-                at = found.get(tp)
-                if at is not None and at < start[tp]:
-                    start[tp] = max(at, begin[tp])
+            # Each topic from as far back as its facts can matter, so that the work follows
+            # what is live (an hour of orders), not what the topics retain.
+            newest = max(known)
+            for topic, horizon in self._horizons().items():
+                tps = [tp for tp in assigned if tp[0] == topic]
+                found = await self.transport.offsets_for_time(tps, newest - horizon)
+                for tp in tps:
+                    at = found.get(tp)
+                    if at is not None and at < start[tp]:
+                        start[tp] = max(at, begin[tp])
         for tp in sorted(assigned):
             self.transport.seek(tp, start[tp])
         replay = sum(self._resume.get(tp, start[tp]) - start[tp] for tp in assigned)
@@ -294,6 +298,15 @@ class App:
             replay,
             extra={"start": {f"{t}-{p}": o for (t, p), o in sorted(start.items())}},
         )
+
+    def _horizons(self) -> dict[str, int]:
+        """How far back (record time) a rebuild re-reads each input topic."""
+        s = self.settings
+        late = s.allowed_lateness_ms
+        return {
+            s.orders_topic: s.orders_horizon_ms + late,
+            s.incidents_topic: s.incidents_horizon_ms + late,
+        }
 
     # -- one batch -------------------------------------------------------------------
     def _buffer(self, records: list[Record]) -> None:

@@ -95,6 +95,18 @@ class Settings:
         "Most input records per batch: one delivery and one commit each, and the most "
         "buffered per partition (getmany max_records).",
     )
+    orders_horizon_ms: int = _opt(
+        3_600_000,
+        "How far back in record time (before the newest committed record) a rebuild "
+        "re-reads the orders partitions, plus allowed_lateness_ms: the longest an order "
+        "matters to the rules (an order fact lives 1 h). Raise it for rules that keep "
+        "state from orders longer.",
+    )
+    incidents_horizon_ms: int = _opt(
+        30 * 24 * 3_600_000,
+        "The same for the incidents partitions: the SRE pack's error budget looks back 30 "
+        "days.",
+    )
     batch_max_ms: int = _opt(
         1000,
         "Longest processing time (ms) of one batch before its decisions are delivered and "
@@ -190,6 +202,8 @@ PROCESSING_SETTINGS: tuple[str, ...] = (  # the processor: `run` and `demo`
     "idle_ms",
     "batch_size",
     "batch_max_ms",
+    "orders_horizon_ms",
+    "incidents_horizon_ms",
     "exactly_once",
 )
 SERVICE_SETTINGS: tuple[str, ...] = (  # the long-running service only: `run`
@@ -438,6 +452,9 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         fail("idle_ms", f"must be >= 0, got {s.idle_ms}")
     if s.batch_size < 1:
         fail("batch_size", f"must be >= 1, got {s.batch_size}")
+    for name in ("orders_horizon_ms", "incidents_horizon_ms"):
+        if getattr(s, name) < 0:
+            fail(name, f"must be >= 0, got {getattr(s, name)}")
     if s.batch_max_ms < 1:
         fail("batch_max_ms", f"must be >= 1, got {s.batch_max_ms}")
     if s.log_level.upper() not in LOG_LEVELS:

@@ -147,3 +147,52 @@ def test_kill_mid_stream_then_restart(
     assert set(got) == set(expected), "no decision lost"
     if mode == "exactly-once":
         assert got == expected
+
+
+def test_a_restart_after_a_week_re_reads_what_is_live(
+    kafka_bootstrap: str, kafka_topics: TopicFactory, tmp_path: Path
+) -> None:
+    """Seven simulated days on the topics, then a restart: the rebuild re-reads the last
+    hour of orders (plus the allowed lateness) and the incidents of the last 30 days,
+    not the week, and the decisions still equal replay's."""
+    names = kafka_topics("orders", "incidents", "decisions", "decisions.dlq", partitions=1)
+    flags = topic_flags(kafka_bootstrap, names)
+    run_flags = [*flags, "--group-id", f"g-{names['orders']}"]
+    items = list(generate_events(24, days=7.0, orders_per_hour=100))
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    write_events(first, items[:-200])
+    write_events(second, items[-200:])
+    assert cli("produce", str(first), *produce_flags(kafka_bootstrap, names)).returncode == 0
+    ran = cli("run", *run_flags, "--stop-when-idle", "3")
+    assert ran.returncode == 0, ran.stderr.decode()[-2000:]
+
+    orders = read_topic(kafka_bootstrap, names["orders"])
+    incidents = read_topic(kafka_bootstrap, names["incidents"])
+    newest = max(orders[-1].timestamp_ms, incidents[-1].timestamp_ms)
+    since = newest - Settings().orders_horizon_ms - Settings().allowed_lateness_ms
+    live_from = next(i for i, r in enumerate(orders) if r.timestamp_ms >= since)
+    expected_reread = len(orders) - live_from + len(incidents)  # incidents: all, < 30 days
+
+    assert cli("produce", str(second), *produce_flags(kafka_bootstrap, names)).returncode == 0
+    again = cli("run", *run_flags, "--stop-when-idle", "3", "--log-format", "json")
+    assert again.returncode == 0, again.stderr.decode()[-2000:]
+    rebuilt = [
+        rec
+        for line in again.stderr.splitlines()
+        if (rec := orjson.loads(line))["message"].startswith("rebuilding working memory")
+    ]
+    assert len(rebuilt) == 1
+    assert (
+        rebuilt[0]["message"] == f"rebuilding working memory: re-reading {expected_reread} records"
+    )
+    assert expected_reread < len(orders) / 50, "an hour of a week"
+
+    inputs = read_topic(kafka_bootstrap, names["orders"]) + read_topic(
+        kafka_bootstrap, names["incidents"]
+    )
+    expected = [d["decision_id"] for d in replay(tmp_path, merged_lines(inputs))]
+    got = [
+        orjson.loads(r.value)["decision_id"]
+        for r in read_topic(kafka_bootstrap, names["decisions"])
+    ]
+    assert got == expected
