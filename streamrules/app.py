@@ -115,6 +115,9 @@ class App:
         self._broker_down_since: int | None = None
         # Operations (metrics): the rebuild's start (processing time) until it caught up.
         self._rebuild_started: float | None = None
+        # The partitions working memory was rebuilt for, and where each was re-read from.
+        self._held: frozenset[TopicPartition] = frozenset()
+        self._started_at: dict[TopicPartition, int] = {}
         self.metrics.pipeline(self.pipeline)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -255,10 +258,29 @@ class App:
         self.metrics.rebalance(tps)
         log.info("partitions assigned: %s", _names(tps))
 
+    async def _keep(self, assigned: frozenset[TopicPartition]) -> bool:
+        """After a rebalance that gave back exactly the partitions working memory holds,
+        with no commit by anyone else since ours, go on where processing stopped instead
+        of rebuilding (the sticky assignor keeps most partitions in place)."""
+        if assigned != self._held or not assigned:
+            return False
+        committed = await self.transport.committed(assigned)
+        if any(committed[tp] != self._committed.get(tp) for tp in assigned):
+            return False  # another member owned them meanwhile
+        self._merger.assign(assigned)
+        self._merger.clear()  # fetched but not processed: fetched again
+        for tp in sorted(assigned):
+            self.transport.seek(tp, self._processed.get(tp, self._started_at[tp]))
+        self._last_activity = self.clock()
+        log.info("same partitions assigned again: working memory kept, no rebuild")
+        return True
+
     async def _rebuild(self) -> None:
         self._needs_rebuild = False
-        self._rebuild_started = time.perf_counter()
         assigned = self.transport.assignment()
+        if await self._keep(assigned):
+            return
+        self._rebuild_started = time.perf_counter()
         self.pipeline = self._new_pipeline()
         self.metrics.pipeline(self.pipeline)
         # The previous pipeline (if any) is garbage now; what lives from here to the
@@ -288,6 +310,7 @@ class App:
                         start[tp] = max(at, begin[tp])
         for tp in sorted(assigned):
             self.transport.seek(tp, start[tp])
+        self._held, self._started_at = assigned, start
         replay = sum(self._resume.get(tp, start[tp]) - start[tp] for tp in assigned)
         self.stats.rebuilds += 1
         self.stats.rebuild_records += replay

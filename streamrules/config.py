@@ -104,8 +104,7 @@ class Settings:
     )
     incidents_horizon_ms: int = _opt(
         30 * 24 * 3_600_000,
-        "The same for the incidents partitions: the SRE pack's error budget looks back 30 "
-        "days.",
+        "The same for the incidents partitions: the SRE pack's error budget looks back 30 days.",
     )
     batch_max_ms: int = _opt(
         1000,

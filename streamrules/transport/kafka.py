@@ -29,6 +29,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTP
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from aiokafka.errors import (
     CommitFailedError,
     GroupAuthorizationFailedError,
@@ -192,6 +194,10 @@ class KafkaTransport:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=s.batch_size,
+            # Sticky first: a rebalance moves as few partitions as it can, and a member
+            # given back what it held keeps its working memory. Round robin stays offered
+            # so that a group of older instances can be upgraded one at a time.
+            partition_assignment_strategy=(StickyPartitionAssignor, RoundRobinPartitionAssignor),
             **client_options(s),
         )
         try:

@@ -351,3 +351,38 @@ async def test_an_outage_is_reported_once_each_way_and_is_not_idleness(
     assert sum("broker unreachable" in m for m in messages) == 1
     assert sum("broker reachable again after" in m for m in messages) == 1
     assert _published(broker) == _expected(broker)[0]
+
+
+async def test_a_rebalance_that_gives_back_the_same_partitions_keeps_working_memory() -> None:
+    broker = _broker(_events())
+    clock = ManualClock()
+    transport = MemoryTransport(broker, "g", TOPICS, clock=clock, fetch_ms=FETCH_MS)
+    app = App(SETTINGS, transport, clock=clock, stop_when_idle_ms=2_000)
+    task = asyncio.create_task(app.run())
+    while transport.deliveries < 3:
+        await asyncio.sleep(0)
+    await transport.assign(transport.all_partitions())  # a rebalance that moved nothing
+    while transport.deliveries < 6:
+        await asyncio.sleep(0)
+    await transport.assign(transport.all_partitions())  # and again
+    await asyncio.wait_for(task, timeout=60)
+    assert app.stats.rebuilds == 1, "nothing moved, nothing rebuilt"
+    want_ids, _ = _expected(broker)
+    assert _published(broker) == want_ids, "each decision once, in firing order"
+
+
+async def test_partitions_committed_by_another_member_meanwhile_are_rebuilt() -> None:
+    broker = _broker(_events())
+    clock = ManualClock()
+    transport = MemoryTransport(broker, "g", TOPICS, clock=clock, fetch_ms=FETCH_MS)
+    app = App(SETTINGS, transport, clock=clock, stop_when_idle_ms=2_000)
+    task = asyncio.create_task(app.run())
+    while transport.deliveries < 3:
+        await asyncio.sleep(0)
+    # While this member was out of the group another one went on and committed further.
+    commits = broker.commits["g"]
+    tp = max(commits, key=lambda k: commits[k])
+    commits[tp] += 5
+    await transport.assign(transport.all_partitions())
+    await asyncio.wait_for(task, timeout=60)
+    assert app.stats.rebuilds == 2
