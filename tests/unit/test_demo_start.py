@@ -1,13 +1,17 @@
-"""The demo's default start: a Thursday, never after now, and recent enough for retention."""
+"""The demo's default start (and `generate --start latest-thursday`, the compose stack's):
+a Thursday, never after now, and recent enough for retention."""
 
 from __future__ import annotations
 
 import datetime
 
+import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamrules.commands.demo import latest_thursday
+from streamrules.codec import parse_rfc3339
+from streamrules.generate import latest_thursday, main
 
 
 @given(st.datetimes(timezones=st.timezones()))
@@ -17,3 +21,13 @@ def test_latest_thursday(now: datetime.datetime) -> None:
     assert (start.hour, start.minute, start.second, start.microsecond) == (0, 0, 0, 0)
     assert start <= now
     assert now - start < datetime.timedelta(days=7)
+
+
+def test_generate_latest_thursday_keyword(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    before = latest_thursday(datetime.datetime.now(datetime.UTC))
+    assert main(["--start", "latest-thursday", "--days", "0.05", "--seed", "3"]) == 0
+    after = latest_thursday(datetime.datetime.now(datetime.UTC))
+    lines = capsysbinary.readouterr().out.splitlines()
+    first = min(parse_rfc3339(orjson.loads(line)["ts"])[0] for line in lines)
+    # The stream starts at the latest Thursday (either side of a midnight during the run).
+    assert any(start <= first < start + datetime.timedelta(hours=1) for start in (before, after))
