@@ -45,6 +45,7 @@ __all__ = [
     "generate_events",
     "latest_thursday",
     "main",
+    "recent_start",
     "write_jsonl",
 ]
 
@@ -57,7 +58,7 @@ _HOUR = 3_600_000
 _MIN = 60_000
 _SEC = 1_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# `--start latest-thursday`: a start that stays within the topics' retention.
+# `--start latest-thursday`: the stream is over by now and within the topics' retention.
 LATEST_THURSDAY = "latest-thursday"
 
 Item = tuple[str, bytes | None, bytes]
@@ -371,6 +372,17 @@ def latest_thursday(now: datetime) -> datetime:
     return day - timedelta(days=(day.weekday() - 3) % 7)
 
 
+def recent_start(now: datetime, days: float) -> datetime:
+    """``--start latest-thursday``: the latest Thursday from which ``days`` end by ``now``.
+
+    00:00 UTC of a Thursday (the span covers a Friday for ``days`` >= 2), at most 7 days
+    before ``now - days``: the stream's last records are in the past (a service that
+    dead-letters events far ahead of its clock takes them all) and less than 7 days old,
+    within the input topics' retention, which deletes a log segment by its newest record.
+    """
+    return latest_thursday(now - timedelta(days=days))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m streamrules.generate",
@@ -381,8 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--start",
         default=DEFAULT_START.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        help=f"RFC 3339 start time, or {LATEST_THURSDAY} (00:00 UTC of the latest Thursday, "
-        "within the topics' 7-day retention) (default: %(default)s, a Thursday)",
+        help=f"RFC 3339 start time, or {LATEST_THURSDAY} (00:00 UTC of the latest Thursday "
+        "from which the stream is over by now; within the topics' 7-day retention) "
+        "(default: %(default)s, a Thursday)",
     )
     parser.add_argument("--orders-per-hour", type=float, default=600.0)
     parser.add_argument("--incident-rate", type=float, default=0.5, help="incidents per hour")
@@ -396,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.start == LATEST_THURSDAY:
-            start = latest_thursday(datetime.now(UTC))
+            start = recent_start(datetime.now(UTC), args.days)
         else:
             start, _ = parse_rfc3339(args.start)
         items = generate_events(

@@ -32,7 +32,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamrules.generate import latest_thursday
+from streamrules.generate import recent_start
 from streamrules.localkafka import free_port
 from streamrules.transport.kafka import ConsumedRecord
 from tests.integration.test_service_support import (
@@ -136,7 +136,10 @@ def try_json(url: str) -> Any:
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     services = tuple(os.environ.get("STREAMRULES_TEST_COMPOSE_SERVICES", DEFAULT_SERVICES).split())
-    start = latest_thursday(datetime.datetime.now(datetime.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # The producer's own start, fixed here so that the host generates the same stream.
+    days = float(producer_argv("now")[producer_argv("now").index("--days") + 1])
+    now = datetime.datetime.now(datetime.UTC)
+    start = recent_start(now, days).strftime("%Y-%m-%dT%H:%M:%SZ")
     ports = {
         name: str(free_port())
         for name in ("KAFKA_PORT", "METRICS_PORT", "PROMETHEUS_PORT", "GRAFANA_PORT")
@@ -167,13 +170,19 @@ def stack() -> Iterator[Stack]:
         assert down.returncode == 0, down.stderr
 
 
-def producer_stream(start: str) -> list[bytes]:
-    """The stream the producer service sends: its generate command, run on the host."""
+def producer_argv(start: str) -> list[str]:
+    """The producer service's generate command, with ``start`` for STACK_DEMO_START."""
     service = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["producer"]
     generate, _, produce = service["command"][0].partition("|")
     assert produce.split()[:2] == ["streamrules", "produce"]
     argv = shlex.split(generate.replace("${STACK_DEMO_START:-latest-thursday}", start))
     assert argv[:3] == ["python", "-m", "streamrules.generate"], argv
+    return argv
+
+
+def producer_stream(start: str) -> list[bytes]:
+    """The stream the producer service sends: its generate command, run on the host."""
+    argv = producer_argv(start)
     done = subprocess.run(
         [sys.executable, *argv[1:]], capture_output=True, check=True, cwd=ROOT, timeout=300
     )

@@ -144,15 +144,17 @@ base_image() {
     log "$BASE: built in $((SECONDS - start)) s"
 }
 
-# standin NAME DOCKERFILE [CONTEXT]: build NAME from the base unless it is a real image
-# or a stand-in of the same Dockerfile, context and base.
+# standin NAME DOCKERFILE [CONTEXT_FUNCTION INPUTS...]: build NAME from the base unless it
+# is a stand-in built from the same Dockerfile, inputs and base. CONTEXT_FUNCTION prints
+# the folder of a build context it assembles from INPUTS (only when a build is needed).
 standin() {
-    local name=$1 dockerfile=$2 ctx=${3:-} want
-    want=$(digest "$dockerfile" ${ctx:+"$ctx"/*} "$(docker image inspect -f '{{.Id}}' "$BASE")")
+    local name=$1 dockerfile=$2 context=${3:-} want ctx
+    want=$(digest "$dockerfile" "${@:4}" "$(docker image inspect -f '{{.Id}}' "$BASE")")
     stale "$name" "$want" || return 0
     local args=(build -q --build-arg "BASE=$BASE" --label "dev.streamrules.standin=$want" -t "$name")
-    if [ -n "$ctx" ]; then
-        docker "${args[@]}" -f "$dockerfile" "$ctx" >"$WORK/build.log" 2>&1
+    if [ -n "$context" ]; then
+        ctx=$("$context")
+        docker "${args[@]}" -f "$ctx/Dockerfile" "$ctx" >"$WORK/build.log" 2>&1
     else
         docker "${args[@]}" - <"$dockerfile" >"$WORK/build.log" 2>&1
     fi || die "$name: docker build failed: $(tail -5 "$WORK/build.log")"
@@ -193,7 +195,11 @@ standins() {
     for name in "${needed[@]}"; do
         case "$name" in
         python:*) standin "$name" tools/compose/python.Dockerfile ;;
-        apache/kafka:*) standin "$name" tools/compose/kafka/Dockerfile "$(kafka_context)" ;;
+        apache/kafka:*)
+            # Its jars follow from the two POMs (fixed versions): no Maven run to decide.
+            standin "$name" tools/compose/kafka/Dockerfile kafka_context \
+                tools/compose/kafka/* tools/kafka/pom.xml
+            ;;
         prom/prometheus:*)
             standin "$name" tools/compose/prometheus.Dockerfile
             check_prometheus "$name"
