@@ -315,3 +315,18 @@ def test_grafana_lists_the_provisioned_dashboards(stack: Stack) -> None:
         return got if titles <= got else None
 
     wait_for("Grafana to list the dashboards", listed, timeout=300)
+
+
+def test_the_tail_service_shows_the_decisions(stack: Stack, processed: Processed) -> None:
+    # The README's `docker compose run --rm tail`, stopped after a few decisions.
+    done = stack.compose(
+        "run", "--rm", "-T", "tail", "tail", "--from-beginning", "--max", "5", "--timeout", "120"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    shown = [orjson.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(shown) == 5, done.stdout[-3000:]
+    published = {
+        orjson.loads(r.value)["decision_id"]: orjson.loads(r.value) for r in processed.decisions
+    }
+    for decision in shown:
+        assert published[decision["decision_id"]] == decision
