@@ -51,10 +51,16 @@ LOG_FILE = ROOT / ".compose" / "stack.log"
 DEFAULT_SERVICES = "kafka topics producer processor prometheus"
 WAIT_S = 600.0  # for anything the stack does by itself; the machine may be loaded
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("STREAMRULES_TEST_COMPOSE") != "1",
-    reason="run by `make compose-test` (needs a Docker engine and the images it prepares)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        os.environ.get("STREAMRULES_TEST_COMPOSE") != "1",
+        reason="run by `make compose-test` (needs a Docker engine and the images it prepares)",
+    ),
+    # The stack's start (an image build) and the processing of the whole demo stream are
+    # fixture set-ups, which pytest-timeout counts in: more than the default 600 s, for a
+    # loaded machine; the waits inside have their own limits.
+    pytest.mark.timeout(1800),
+]
 
 _T = TypeVar("_T")
 
