@@ -14,7 +14,8 @@ TEST_BROKER = --data-dir $(TEST_BROKER_DIR) --port $(TEST_BROKER_PORT) \
 	--controller-port $(TEST_BROKER_CONTROLLER_PORT)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-unit alerts lint typecheck broker-start broker-stop demo bench-install bench soak
+.PHONY: help install test test-unit alerts lint typecheck broker-start broker-stop demo \
+	bench-install bench soak compose-images compose-test
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -67,6 +68,14 @@ broker-stop: ## stop the local Kafka broker
 
 demo: install ## install, then `streamrules demo` (local broker, topics, stream, processor)
 	$(STREAMRULES) demo
+
+compose-images: ## docker-compose set-up: Docker, stand-in images where no registry answers, wheels
+	PYTHON=$(PYTHON) bash tools/compose/setup.sh
+
+compose-test: ## the docker-compose stack for real: up, decisions checked against replay, down
+	@services=$$(PYTHON=$(PYTHON) bash tools/compose/setup.sh --print-services) || exit $$?; \
+	STREAMRULES_TEST_COMPOSE=1 STREAMRULES_TEST_COMPOSE_SERVICES="$$services" \
+		$(PYTHON) -m pytest tests/compose $(PYTEST_ARGS)
 
 bench-install: ## install the peer engines for the benchmarks (experta needs frozendict>=2 over its pin)
 	$(PYTHON) -m pip install -q -e '.[bench]'

@@ -38,7 +38,16 @@ import orjson
 
 from streamrules.codec.timefmt import format_ms, parse_rfc3339
 
-__all__ = ["DEFAULT_START", "SERVICES", "generate_events", "main", "write_jsonl"]
+__all__ = [
+    "DEFAULT_START",
+    "LATEST_THURSDAY",
+    "SERVICES",
+    "generate_events",
+    "latest_thursday",
+    "main",
+    "recent_start",
+    "write_jsonl",
+]
 
 # A Thursday: three days from here cover a Friday.
 DEFAULT_START = datetime(2026, 11, 26, tzinfo=UTC)
@@ -49,6 +58,8 @@ _HOUR = 3_600_000
 _MIN = 60_000
 _SEC = 1_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# `--start latest-thursday`: the stream is over by now and within the topics' retention.
+LATEST_THURSDAY = "latest-thursday"
 
 Item = tuple[str, bytes | None, bytes]
 
@@ -351,6 +362,27 @@ class _Generator:
             yield heapq.heappop(pending)[2]
 
 
+def latest_thursday(now: datetime) -> datetime:
+    """00:00 UTC of the latest Thursday at or before ``now``.
+
+    Kafka deletes records by their timestamps (event times here): a fixed start date would
+    see a produced stream deleted by the 7-day retention some day after it was chosen.
+    """
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=(day.weekday() - 3) % 7)
+
+
+def recent_start(now: datetime, days: float) -> datetime:
+    """``--start latest-thursday``: the latest Thursday from which ``days`` end by ``now``.
+
+    00:00 UTC of a Thursday (the span covers a Friday for ``days`` >= 2), at most 7 days
+    before ``now - days``: the stream's last records are in the past (a service that
+    dead-letters events far ahead of its clock takes them all) and less than 7 days old,
+    within the input topics' retention, which deletes a log segment by its newest record.
+    """
+    return latest_thursday(now - timedelta(days=days))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m streamrules.generate",
@@ -361,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--start",
         default=DEFAULT_START.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        help="RFC 3339 start time (default: %(default)s, a Thursday)",
+        help=f"RFC 3339 start time, or {LATEST_THURSDAY} (00:00 UTC of the latest Thursday "
+        "from which the stream is over by now; within the topics' 7-day retention) "
+        "(default: %(default)s, a Thursday)",
     )
     parser.add_argument("--orders-per-hour", type=float, default=600.0)
     parser.add_argument("--incident-rate", type=float, default=0.5, help="incidents per hour")
@@ -374,7 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", "-o", default="-", help="output file (default: stdout)")
     args = parser.parse_args(argv)
     try:
-        start, _ = parse_rfc3339(args.start)
+        if args.start == LATEST_THURSDAY:
+            start = recent_start(datetime.now(UTC), args.days)
+        else:
+            start, _ = parse_rfc3339(args.start)
         items = generate_events(
             args.seed,
             start=start,

@@ -32,6 +32,7 @@ from rich.table import Table
 from streamrules import config
 from streamrules.codec import parse_rfc3339
 from streamrules.errors import ConfigError
+from streamrules.generate import latest_thursday
 from streamrules.logging import configure_logging
 
 log = logging.getLogger(__name__)
@@ -82,16 +83,6 @@ def _parse_start(text: str) -> datetime.datetime:
         return parse_rfc3339(text)[0]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not an RFC 3339 time with a zone: {text!r}") from exc
-
-
-def latest_thursday(now: datetime.datetime) -> datetime.datetime:
-    """00:00 UTC of the latest Thursday at or before ``now``.
-
-    Kafka deletes records by their timestamps (event times here): a fixed start date would
-    see the demo's orders deleted by the 7-day retention some day after it was chosen.
-    """
-    day = now.astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return day - datetime.timedelta(days=(day.weekday() - 3) % 7)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,7 +7,9 @@ and the event time as the record timestamp, so that the service can find points 
 time with ``offsets_for_times``. An invalid line is reported with its line number and not
 sent, or, with ``--dead-letters``, sent to the dead-letter topic with the usual headers
 (``source.topic`` is the input's name, ``source.partition`` -1, ``source.offset`` the line
-number). A summary ends standard error; the exit status is 1 when a line was invalid.
+number). A summary ends standard error; the exit status is 1 when an invalid line was not
+sent (without ``--dead-letters``): with it, every line went where it was asked to, as the
+demo stack's producer, whose stream has deliberate malformed lines, needs.
 """
 
 from __future__ import annotations
@@ -124,4 +126,4 @@ async def _produce(
         summary += f"; {sum(bad.values())} invalid lines ({reasons})"
         summary += " sent to the dead-letter topic" if to_dlq else " not sent"
     print(summary, file=sys.stderr)
-    return 1 if bad else 0
+    return 1 if bad and not to_dlq else 0
