@@ -94,6 +94,7 @@ class AlphaMemory:
         "ixs",
         "joins",
         "key",
+        "nj",
         "nodes",
         "reads",
         "required",
@@ -122,6 +123,9 @@ class AlphaMemory:
         self.successors: dict[Node, None] = {}
         self.nodes: dict[Node, None] = {}
         self.joins: dict[JoinNode, None] = {}
+        # len(joins), kept by the joins: a memory whose only join is under the root (a
+        # rule's first pattern) then reads no dict when it fills or empties.
+        self.nj = 0
         self._snap: tuple[Node, ...] | None = None
         self._rsnap: tuple[Node, ...] | None = None
         self.reads = frozenset(k for k, _ in consts) | required
@@ -195,7 +199,7 @@ class AlphaMemory:
         d = w.data
         for ix in self.ixs:
             idx_add(ix.map, ix.get(d), w)
-        if was_empty:
+        if was_empty and self.nj:
             for j in self.joins:
                 j.left_relink()
 
@@ -205,9 +209,12 @@ class AlphaMemory:
         d = w.data
         for ix in self.ixs:
             idx_remove(ix.map, ix.get(d), w)
-        if not self.items:
-            for j in self.joins:
-                j.left_unlink()
+        items = self.items
+        if not items:
+            items.clear()  # (see Items.clear)
+            if self.nj:
+                for j in self.joins:
+                    j.left_unlink()
 
     def __repr__(self) -> str:
         consts = ", ".join(f"{k}={v!r}" for k, v in self.consts)

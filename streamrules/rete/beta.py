@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from streamrules.rete.alpha import AlphaMemory, Index, idx_add, idx_get, idx_remove, make_getter
-from streamrules.rete.fact import SELF, WME, Items, freeze
+from streamrules.rete.fact import MISSING, SELF, WME, Items, freeze
 from streamrules.rete.tokens import UNTRACKED, Emit, Token, kill
 
 if TYPE_CHECKING:
@@ -139,7 +139,8 @@ class Node:
         amem = self.amem
         if amem is not None:
             amem.nodes.pop(self, None)
-            amem.joins.pop(self, None)  # type: ignore[call-overload]
+            if amem.joins.pop(self, MISSING) is not MISSING:  # type: ignore[call-overload]
+                amem.nj -= 1
             amem.unlink(self)
 
     def label(self) -> str:
@@ -236,6 +237,7 @@ class BetaMemory(Node):
                     if not bucket:
                         del ix.map[key]
         if not items:
+            items.clear()  # (see Items.clear)
             self.indexed = False  # (the indexes are empty now)
             for j in self.joins:
                 j.amem.unlink(j)  # type: ignore[union-attr]
@@ -307,6 +309,7 @@ class JoinNode(Node):
     __slots__ = (
         "ext",
         "ext1",
+        "lget",
         "lix",
         "lkeys",
         "reads",
@@ -336,9 +339,12 @@ class JoinNode(Node):
             self.lix: Index | None = parent.index(lkeys)
             self.rix: Index | None = amem.index(rkeys)
             self.rget: Callable[[Any], Any] = self.rix.get
+            # The left key's getter, read here rather than through the (per-memory, so
+            # with many rules cold) index object on each left activation.
+            self.lget: Callable[[Any], Any] = self.lix.get
         else:
             self.lix = self.rix = None
-            self.rget = _none
+            self.rget = self.lget = _none
 
         self.ext1 = ext_keys == (SELF,)
         self.ext = make_getter(ext_keys) if not self.ext1 else _none
@@ -354,6 +360,7 @@ class JoinNode(Node):
         else:
             parent.joins[self] = None
             amem.joins[self] = None
+            amem.nj += 1
             parent.add_child(self, linked=bool(amem.items))
         if parent.items:
             amem.link(self)
@@ -363,7 +370,7 @@ class JoinNode(Node):
         if rix is None:
             bucket: dict[WME, None] | None = self.amem.items  # type: ignore[union-attr]
         else:
-            bucket = idx_get(rix.map, self.lix.get(binds))  # type: ignore[union-attr]
+            bucket = idx_get(rix.map, self.lget(binds))
             if bucket is None:
                 return
         children = self.kids
@@ -755,6 +762,7 @@ class PNode(Node):
         items = self.items
         del items[t]
         if not items:
+            items.clear()  # (see Items.clear)
             del self.agenda.holding[self]
         if self.xslots and t.wme is None:  # a cross join's match: in each fact's tokens
             b = t.binds
