@@ -134,6 +134,7 @@ class Node:
                     del p.share[k]
             if isinstance(p, BetaMemory):
                 p.joins.pop(self, None)
+                p.jt = None
                 if self in p.nccs:
                     p.nccs.remove(self)
         amem = self.amem
@@ -157,7 +158,7 @@ class BetaMemory(Node):
     token or none, and an index is two more cold objects per event.
     """
 
-    __slots__ = ("indexed", "indexes", "items", "joins", "nccs")
+    __slots__ = ("indexed", "indexes", "items", "joins", "jt", "nccs")
     kind = "memory"
     stores = True
 
@@ -167,6 +168,10 @@ class BetaMemory(Node):
         self.indexes: dict[tuple[int, ...], Index] = {}
         self.indexed = False
         self.joins: dict[Node, None] = {}
+        # The joins as a tuple, made when first needed after they changed (they change
+        # only when productions do): one object to read when the memory fills or
+        # empties, where the dict is two.
+        self.jt: tuple[Node, ...] | None = ()
         self.nccs: list[Node] = []
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
@@ -199,7 +204,10 @@ class BetaMemory(Node):
         items = self.items
         if not items:
             items[t] = None
-            for j in self.joins:
+            jt = self.jt
+            if jt is None:
+                jt = self.jt = tuple(self.joins)
+            for j in jt:
                 j.amem.link(j)  # type: ignore[union-attr]
         else:
             items[t] = None
@@ -239,7 +247,10 @@ class BetaMemory(Node):
         if not items:
             items.clear()  # (see Items.clear)
             self.indexed = False  # (the indexes are empty now)
-            for j in self.joins:
+            jt = self.jt
+            if jt is None:
+                jt = self.jt = tuple(self.joins)
+            for j in jt:
                 j.amem.unlink(j)  # type: ignore[union-attr]
 
     def _fill_indexes(self) -> None:
@@ -359,6 +370,7 @@ class JoinNode(Node):
             parent.add_child(self)
         else:
             parent.joins[self] = None
+            parent.jt = None
             amem.joins[self] = None
             amem.nj += 1
             parent.add_child(self, linked=bool(amem.items))
