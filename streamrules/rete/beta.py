@@ -158,7 +158,7 @@ class BetaMemory(Node):
     token or none, and an index is two more cold objects per event.
     """
 
-    __slots__ = ("indexed", "indexes", "items", "joins", "jt", "nccs")
+    __slots__ = ("few", "indexed", "indexes", "items", "joins", "jt", "nccs")
     kind = "memory"
     stores = True
 
@@ -173,6 +173,9 @@ class BetaMemory(Node):
         # empties, where the dict is two.
         self.jt: tuple[Node, ...] | None = ()
         self.nccs: list[Node] = []
+        # The linked children as a tuple while they are few (rebuilt when they change:
+        # left unlinking changes them as facts come and go), else None: the dict is read.
+        self.few: tuple[Node, ...] | None = ()
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
         t = _new(Token)  # Token(parent, wme, self, binds), written out (hot: see PNode)
@@ -225,7 +228,8 @@ class BetaMemory(Node):
                     bucket[t] = None
         elif len(items) > SMALL and self.indexes:
             self._fill_indexes()
-        for c in self.children:
+        few = self.few
+        for c in few if few is not None else self.children:
             c.left(t, None, binds)
 
     def drop_token(self, t: Token) -> None:
@@ -284,14 +288,20 @@ class BetaMemory(Node):
     def relink(self, node: Node) -> None:
         if node not in self.children:
             self.children[node] = None
-            self._nccs_last()
+            self._kids_changed()
+
+    def unlink_child(self, node: Node) -> None:
+        if self.children.pop(node, MISSING) is not MISSING:
+            self._kids_changed()
 
     def _kids_changed(self) -> None:
-        """A beta memory iterates its children dict: they change while facts come and go
-        (left unlinking), and a memory with many child joins would rebuild a tuple of them
-        at each change (the root, at each production built). What it keeps is the NCC
-        nodes' place, last."""
+        """A beta memory's children change while facts come and go (left unlinking): it
+        keeps them as a tuple (``few``) only while they are few, since a memory with many
+        child joins would rebuild a tuple of them at each change (the root, at each
+        production built). It also keeps the NCC nodes' place, last."""
         self._nccs_last()
+        ch = self.children
+        self.few = tuple(ch) if len(ch) <= FEW else None
 
     def _nccs_last(self) -> None:
         # An NCC node must see a left activation after its subnetwork has (Doorenbos 2.8).
@@ -430,7 +440,7 @@ class JoinNode(Node):
                 emit(t, w, t.binds + e)
 
     def left_unlink(self) -> None:
-        self.parent.children.pop(self, None)  # type: ignore[union-attr]
+        self.parent.unlink_child(self)  # type: ignore[union-attr]
 
     def left_relink(self) -> None:
         self.parent.relink(self)  # type: ignore[union-attr]
@@ -486,6 +496,7 @@ def _none(_: Any) -> Any:
 
 
 SMALL = 8  # a beta memory of at most this many tokens is scanned, not indexed
+FEW = 8  # a beta memory of at most this many linked children also keeps them as a tuple
 
 
 def scan(items: Iterable[Token], get: Callable[[Any], Any], key: Any) -> list[Token]:
