@@ -14,7 +14,8 @@
     └── TransportError               Kafka (or other transport) failure; ``retriable`` says
                                      whether trying again may help
 
-The engine (``streamrules.rete``) raises only ``RuleError``; it imports this module and
+The engine (``streamrules.rete``) raises only ``RuleError`` (``RuleValueError`` for the
+misuses py-rete reports as ``ValueError``); it imports this module and
 nothing else of the package.
 """
 

@@ -94,6 +94,7 @@ class AlphaMemory:
         "ixs",
         "joins",
         "key",
+        "nj",
         "nodes",
         "reads",
         "required",
@@ -122,6 +123,9 @@ class AlphaMemory:
         self.successors: dict[Node, None] = {}
         self.nodes: dict[Node, None] = {}
         self.joins: dict[JoinNode, None] = {}
+        # len(joins), kept by the joins: a memory whose only join is under the root (a
+        # rule's first pattern) then reads no dict when it fills or empties.
+        self.nj = 0
         self._snap: tuple[Node, ...] | None = None
         self._rsnap: tuple[Node, ...] | None = None
         self.reads = frozenset(k for k, _ in consts) | required
@@ -195,7 +199,7 @@ class AlphaMemory:
         d = w.data
         for ix in self.ixs:
             idx_add(ix.map, ix.get(d), w)
-        if was_empty:
+        if was_empty and self.nj:
             for j in self.joins:
                 j.left_relink()
 
@@ -205,9 +209,12 @@ class AlphaMemory:
         d = w.data
         for ix in self.ixs:
             idx_remove(ix.map, ix.get(d), w)
-        if not self.items:
-            for j in self.joins:
-                j.left_unlink()
+        items = self.items
+        if not items:
+            items.clear()  # (see Items.clear)
+            if self.nj:
+                for j in self.joins:
+                    j.left_unlink()
 
     def __repr__(self) -> str:
         consts = ", ".join(f"{k}={v!r}" for k, v in self.consts)
@@ -262,14 +269,22 @@ def _depth_key(node: Node) -> tuple[int, int]:
     return (-node.depth, node.nid)
 
 
+def _members(bucket: AlphaMemory | tuple[AlphaMemory, ...] | None) -> tuple[AlphaMemory, ...]:
+    """The memories of a dispatch bucket (see ``_TypeIndex.by_attr``)."""
+    if bucket is None:
+        return ()
+    return bucket if isinstance(bucket, tuple) else (bucket,)
+
+
 class _TypeIndex:
     __slots__ = ("by_attr", "fixed", "plain")
 
     def __init__(self) -> None:
         self.plain: dict[AlphaMemory, None] = {}
-        # attribute -> constant -> the memories reached through that pair (a tuple: one
-        # object to read per fact; it changes only when productions do).
-        self.by_attr: dict[Any, dict[Any, tuple[AlphaMemory, ...]]] = {}
+        # attribute -> constant -> the memories reached through that pair: the memory
+        # itself when it is the only one (the usual case: nothing more to read per fact),
+        # else a tuple of them (it changes only when productions do).
+        self.by_attr: dict[Any, dict[Any, AlphaMemory | tuple[AlphaMemory, ...]]] = {}
         # When no memory of the type tests anything (every fact of the type is in all of
         # them), dispatch is this tuple: no per-fact work at all.
         self.fixed: tuple[AlphaMemory, ...] | None = None
@@ -320,10 +335,14 @@ class AlphaNetwork:
                 bucket = vmap.get(v)
             except TypeError:
                 bucket = vmap.get(freeze(v))
-            if bucket:
+            if bucket is None:
+                continue
+            if type(bucket) is tuple:
                 for a in bucket:
                     if a.test is None or a.test(d):
                         out.append(a)
+            elif bucket.test is None or bucket.test(d):  # type: ignore[union-attr]
+                out.append(bucket)  # type: ignore[arg-type]
         return out
 
     def get(
@@ -357,7 +376,7 @@ class AlphaNetwork:
             except TypeError:
                 continue
             vmap = ti.by_attr.get(k)
-            rank = (0, len(vmap.get(v, ()))) if vmap is not None else (1, 0)
+            rank = (0, len(_members(vmap.get(v)))) if vmap is not None else (1, 0)
             if best_rank is None or rank < best_rank:
                 best, best_rank = (k, v), rank
         amem.disc = best
@@ -366,7 +385,8 @@ class AlphaNetwork:
             ti.plain[amem] = None
         else:
             vmap = ti.by_attr.setdefault(best[0], {})
-            vmap[best[1]] = (*vmap.get(best[1], ()), amem)
+            had = vmap.get(best[1])
+            vmap[best[1]] = amem if had is None else (*_members(had), amem)
         ti.refresh()
         self.memories[key] = amem
         self.fresh.append(amem)
@@ -384,9 +404,9 @@ class AlphaNetwork:
         else:
             k, v = amem.disc
             vmap = ti.by_attr[k]
-            bucket = tuple(a for a in vmap[v] if a is not amem)
+            bucket = tuple(a for a in _members(vmap[v]) if a is not amem)
             if bucket:
-                vmap[v] = bucket
+                vmap[v] = bucket[0] if len(bucket) == 1 else bucket
             else:
                 del vmap[v]
                 if not vmap:

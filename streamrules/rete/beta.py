@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from streamrules.rete.alpha import AlphaMemory, Index, idx_add, idx_get, idx_remove, make_getter
-from streamrules.rete.fact import SELF, WME, Items, freeze
+from streamrules.rete.fact import MISSING, SELF, WME, Items, freeze
 from streamrules.rete.tokens import UNTRACKED, Emit, Token, kill
 
 if TYPE_CHECKING:
@@ -134,12 +134,14 @@ class Node:
                     del p.share[k]
             if isinstance(p, BetaMemory):
                 p.joins.pop(self, None)
+                p.jt = None
                 if self in p.nccs:
                     p.nccs.remove(self)
         amem = self.amem
         if amem is not None:
             amem.nodes.pop(self, None)
-            amem.joins.pop(self, None)  # type: ignore[call-overload]
+            if amem.joins.pop(self, MISSING) is not MISSING:  # type: ignore[call-overload]
+                amem.nj -= 1
             amem.unlink(self)
 
     def label(self) -> str:
@@ -156,7 +158,7 @@ class BetaMemory(Node):
     token or none, and an index is two more cold objects per event.
     """
 
-    __slots__ = ("indexed", "indexes", "items", "joins", "nccs")
+    __slots__ = ("few", "indexed", "indexes", "items", "joins", "jt", "nccs")
     kind = "memory"
     stores = True
 
@@ -166,7 +168,14 @@ class BetaMemory(Node):
         self.indexes: dict[tuple[int, ...], Index] = {}
         self.indexed = False
         self.joins: dict[Node, None] = {}
+        # The joins as a tuple, made when first needed after they changed (they change
+        # only when productions do): one object to read when the memory fills or
+        # empties, where the dict is two.
+        self.jt: tuple[Node, ...] | None = ()
         self.nccs: list[Node] = []
+        # The linked children as a tuple while they are few (rebuilt when they change:
+        # left unlinking changes them as facts come and go), else None: the dict is read.
+        self.few: tuple[Node, ...] | None = ()
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
         t = _new(Token)  # Token(parent, wme, self, binds), written out (hot: see PNode)
@@ -198,7 +207,10 @@ class BetaMemory(Node):
         items = self.items
         if not items:
             items[t] = None
-            for j in self.joins:
+            jt = self.jt
+            if jt is None:
+                jt = self.jt = tuple(self.joins)
+            for j in jt:
                 j.amem.link(j)  # type: ignore[union-attr]
         else:
             items[t] = None
@@ -216,7 +228,8 @@ class BetaMemory(Node):
                     bucket[t] = None
         elif len(items) > SMALL and self.indexes:
             self._fill_indexes()
-        for c in self.children:
+        few = self.few
+        for c in few if few is not None else self.children:
             c.left(t, None, binds)
 
     def drop_token(self, t: Token) -> None:
@@ -236,8 +249,12 @@ class BetaMemory(Node):
                     if not bucket:
                         del ix.map[key]
         if not items:
+            items.clear()  # (see Items.clear)
             self.indexed = False  # (the indexes are empty now)
-            for j in self.joins:
+            jt = self.jt
+            if jt is None:
+                jt = self.jt = tuple(self.joins)
+            for j in jt:
                 j.amem.unlink(j)  # type: ignore[union-attr]
 
     def _fill_indexes(self) -> None:
@@ -271,14 +288,20 @@ class BetaMemory(Node):
     def relink(self, node: Node) -> None:
         if node not in self.children:
             self.children[node] = None
-            self._nccs_last()
+            self._kids_changed()
+
+    def unlink_child(self, node: Node) -> None:
+        if self.children.pop(node, MISSING) is not MISSING:
+            self._kids_changed()
 
     def _kids_changed(self) -> None:
-        """A beta memory iterates its children dict: they change while facts come and go
-        (left unlinking), and a memory with many child joins would rebuild a tuple of them
-        at each change (the root, at each production built). What it keeps is the NCC
-        nodes' place, last."""
+        """A beta memory's children change while facts come and go (left unlinking): it
+        keeps them as a tuple (``few``) only while they are few, since a memory with many
+        child joins would rebuild a tuple of them at each change (the root, at each
+        production built). It also keeps the NCC nodes' place, last."""
         self._nccs_last()
+        ch = self.children
+        self.few = tuple(ch) if len(ch) <= FEW else None
 
     def _nccs_last(self) -> None:
         # An NCC node must see a left activation after its subnetwork has (Doorenbos 2.8).
@@ -307,6 +330,7 @@ class JoinNode(Node):
     __slots__ = (
         "ext",
         "ext1",
+        "lget",
         "lix",
         "lkeys",
         "reads",
@@ -336,9 +360,12 @@ class JoinNode(Node):
             self.lix: Index | None = parent.index(lkeys)
             self.rix: Index | None = amem.index(rkeys)
             self.rget: Callable[[Any], Any] = self.rix.get
+            # The left key's getter, read here rather than through the (per-memory, so
+            # with many rules cold) index object on each left activation.
+            self.lget: Callable[[Any], Any] = self.lix.get
         else:
             self.lix = self.rix = None
-            self.rget = _none
+            self.rget = self.lget = _none
 
         self.ext1 = ext_keys == (SELF,)
         self.ext = make_getter(ext_keys) if not self.ext1 else _none
@@ -353,7 +380,9 @@ class JoinNode(Node):
             parent.add_child(self)
         else:
             parent.joins[self] = None
+            parent.jt = None
             amem.joins[self] = None
+            amem.nj += 1
             parent.add_child(self, linked=bool(amem.items))
         if parent.items:
             amem.link(self)
@@ -363,7 +392,7 @@ class JoinNode(Node):
         if rix is None:
             bucket: dict[WME, None] | None = self.amem.items  # type: ignore[union-attr]
         else:
-            bucket = idx_get(rix.map, self.lix.get(binds))  # type: ignore[union-attr]
+            bucket = idx_get(rix.map, self.lget(binds))
             if bucket is None:
                 return
         children = self.kids
@@ -411,7 +440,7 @@ class JoinNode(Node):
                 emit(t, w, t.binds + e)
 
     def left_unlink(self) -> None:
-        self.parent.children.pop(self, None)  # type: ignore[union-attr]
+        self.parent.unlink_child(self)  # type: ignore[union-attr]
 
     def left_relink(self) -> None:
         self.parent.relink(self)  # type: ignore[union-attr]
@@ -467,6 +496,7 @@ def _none(_: Any) -> Any:
 
 
 SMALL = 8  # a beta memory of at most this many tokens is scanned, not indexed
+FEW = 8  # a beta memory of at most this many linked children also keeps them as a tuple
 
 
 def scan(items: Iterable[Token], get: Callable[[Any], Any], key: Any) -> list[Token]:
@@ -755,6 +785,7 @@ class PNode(Node):
         items = self.items
         del items[t]
         if not items:
+            items.clear()  # (see Items.clear)
             del self.agenda.holding[self]
         if self.xslots and t.wme is None:  # a cross join's match: in each fact's tokens
             b = t.binds
