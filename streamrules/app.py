@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamrules.codec import Decision, Decoder, Event, Record, dead_letter_headers, parse_rfc3339
+from streamrules.codec.decode import wall_clock_ms
 from streamrules.config import Settings
 from streamrules.errors import DecodeError
 from streamrules.merge import Buffered, EventTimeMerger
@@ -89,6 +90,7 @@ class App:
         metrics: Metrics | None = None,
         clock: Callable[[], int] = _monotonic_ms,
         stop_when_idle_ms: int | None = None,
+        wall_clock: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self.settings = settings
         self.transport = transport
@@ -99,8 +101,14 @@ class App:
         self.stats = AppStats()
         self._merger: EventTimeMerger[Event | DeadLetter] = EventTimeMerger(settings.idle_ms)
         # Decoding here, with the configured topic names, also catches events sent to the
-        # other input topic (a `schema` dead letter) under any topic names.
-        self._decoder = Decoder(settings.topic_names)
+        # other input topic (a `schema` dead letter) under any topic names; records above
+        # max_record_bytes and events too far ahead of the wall clock are dead letters.
+        self._decoder = Decoder(
+            settings.topic_names,
+            max_record_bytes=settings.max_record_bytes,
+            max_future_ms=settings.service_max_future_ms,
+            wall_clock_ms=wall_clock,
+        )
         self._lock = asyncio.Lock()
         self._generation = 0
         self._needs_rebuild = True

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from streamrules.errors import ConfigError
 __all__ = [
     "CONNECTION_SETTINGS",
     "DEFAULT_BOOTSTRAP",
+    "DEFAULT_MAX_FUTURE_MS",
     "DEFAULT_RULES",
     "ENV_PREFIX",
     "PROCESSING_SETTINGS",
@@ -48,6 +50,12 @@ DEFAULT_RULES: tuple[str, ...] = ("streamrules.packs.discounts", "streamrules.pa
 # What `run`, `produce` and `tail` talk to when no bootstrap servers are configured; `demo`
 # starts a local broker instead.
 DEFAULT_BOOTSTRAP = "localhost:9092"
+# The service's future check when max_future_ms is unset: one hour, as Kafka's own
+# message.timestamp.after.max.ms.
+DEFAULT_MAX_FUTURE_MS = 3_600_000
+# Kafka's rule for topic names (kafka.common.internals.Topic): these characters, at most
+# 249 of them, and not "." or "..".
+_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("auto", "json", "text")
@@ -82,7 +90,20 @@ class Settings:
         "Rule modules or .py files (flag repeatable; env: comma-separated; TOML: array).",
     )
     allowed_lateness_ms: int = _opt(
-        60_000, "Events older than the watermark minus this go to the dead-letter topic."
+        60_000,
+        "Milliseconds an event may be older than the watermark; older ones go to the "
+        "dead-letter topic (late_event).",
+    )
+    max_future_ms: int | None = _opt(
+        None,
+        "Milliseconds an event's ts may be ahead of the wall clock; further ahead is a "
+        "future_event dead letter. Unset: 3600000 (1 hour) for run, no check for replay "
+        "(a file is history). 0: no check.",
+    )
+    max_record_bytes: int = _opt(
+        1_048_576,
+        "Largest record value (bytes) that is decoded; a larger one is a schema dead "
+        "letter, not decoded (Kafka's max.message.bytes is about the same).",
     )
     idle_ms: int = _opt(
         500,
@@ -144,6 +165,11 @@ class Settings:
         return self.bootstrap_servers or DEFAULT_BOOTSTRAP
 
     @property
+    def service_max_future_ms(self) -> int:
+        """``max_future_ms`` as the service applies it (unset: one hour)."""
+        return DEFAULT_MAX_FUTURE_MS if self.max_future_ms is None else self.max_future_ms
+
+    @property
     def topic_names(self) -> dict[str, str]:
         """Logical topic name -> configured name (for the codec's ``Decoder``)."""
         return {
@@ -198,6 +224,8 @@ PROCESSING_SETTINGS: tuple[str, ...] = (  # the processor: `run` and `demo`
     "group_id",
     "rules",
     "allowed_lateness_ms",
+    "max_future_ms",
+    "max_record_bytes",
     "idle_ms",
     "batch_size",
     "batch_max_ms",
@@ -303,6 +331,8 @@ def load_settings(
             source = f"config file {path}"
             if key not in _FIELDS:
                 raise ConfigError(f"unknown key {key!r} in {source}")
+            if _kind(key) == "list" and not isinstance(raw, list):
+                raise ConfigError(f"{key}: must be an array of strings, got {raw!r} ({source})")
             values[key] = _coerce_typed(key, raw, source)
 
     for var, raw in env.items():
@@ -315,6 +345,8 @@ def load_settings(
         source = f"environment variable {var}"
         if key not in _FIELDS:
             raise ConfigError(f"unknown setting in {source}")
+        if flags.get(key) is not None:
+            continue  # the flag wins: a value it overrides is not read, nor reported
         values[key] = _coerce_text(key, raw, source)
 
     for key in setting_names():
@@ -432,12 +464,19 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         where = sources.get(key)
         raise ConfigError(f"{key}: {problem}" + (f" ({where})" if where else ""))
 
-    for key in ("group_id", "client_id", "orders_topic", "incidents_topic", "metrics_host"):
+    for key in ("group_id", "client_id", "metrics_host"):
         if not getattr(s, key):
             fail(key, "must not be empty")
-    for key in ("decisions_topic", "dlq_topic"):
-        if not getattr(s, key):
+    for key in ("orders_topic", "incidents_topic", "decisions_topic", "dlq_topic"):
+        name = getattr(s, key)
+        if not name:
             fail(key, "must not be empty")
+        if not _TOPIC_NAME.fullmatch(name) or name in (".", ".."):
+            fail(
+                key,
+                f"{name!r} is not a Kafka topic name (at most 249 of a-z A-Z 0-9 . _ -, "
+                "not '.' or '..')",
+            )
     if s.bootstrap_servers is not None:
         for part in s.bootstrap_servers.split(","):
             host, sep, port = part.strip().rpartition(":")
@@ -447,6 +486,10 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         fail("decisions_topic", "the four topics must have different names")
     if s.allowed_lateness_ms < 0:
         fail("allowed_lateness_ms", f"must be >= 0, got {s.allowed_lateness_ms}")
+    if s.max_future_ms is not None and s.max_future_ms < 0:
+        fail("max_future_ms", f"must be >= 0 (0: no check), got {s.max_future_ms}")
+    if s.max_record_bytes < 1:
+        fail("max_record_bytes", f"must be >= 1, got {s.max_record_bytes}")
     if s.idle_ms < 0:
         fail("idle_ms", f"must be >= 0, got {s.idle_ms}")
     if s.batch_size < 1:

@@ -62,7 +62,7 @@ class DecodeError(StreamRulesError):
     """A record that does not decode to a valid event.
 
     ``reason`` is one of the contract's dead-letter reasons (``invalid_json``, ``schema``,
-    ``unknown_type``, ``late_event``, ``rule_error``).
+    ``unknown_type``, ``late_event``, ``future_event``, ``rule_error``).
     """
 
     def __init__(

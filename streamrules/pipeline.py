@@ -195,7 +195,10 @@ class Pipeline:
         rules: Sequence[RuleSpec] | str = DEFAULT_RULES,
         *,
         allowed_lateness_ms: int = DEFAULT_ALLOWED_LATENESS_MS,
+        decoder: Decoder | None = None,
     ) -> None:
+        """``decoder`` decodes the records given to ``process`` (default: the schemas' own
+        topic names, no size limit, no future check)."""
         self.productions = load_rules(as_specs(rules))
         self.clock = EventClock(allowed_lateness_ms)
         self.net = ReteNetwork()
@@ -207,7 +210,7 @@ class Pipeline:
             self.net.add_production(production)
         self._decisions = _Decisions(self)
         self.net.add_listener(self._decisions)
-        self._decoder = Decoder()
+        self.decoder = self._decoder = decoder or Decoder()
         self._out: StepResult | None = None
         self._event: Event | None = None  # the cause of the current step, if an event
         self._failed = False
@@ -433,9 +436,14 @@ class Pipeline:
         if event is None:
             log.error("rule error on a clock advance: %s", message)
             return
-        log.warning("rule error: %s", message)
         if self._failed or self._out is None:
-            return  # one dead letter per record, however many rules failed
+            # One dead letter per record, however many rules failed: the others are
+            # told here only.
+            log.warning("another rule error on the same record: %s", message)
+            return
+        # Its dead letter says it (replay prints it, the service publishes it): logged
+        # below warning so that it is said once.
+        log.info("rule error: %s", message)
         self._failed = True
         record = event.record or _record_of(event)
         self._dead(self._out, DeadLetter(record, "rule_error", message))

@@ -1,9 +1,17 @@
 """Codec stage, input: record bytes -> a validated ``Event``, or a ``DecodeError``.
 
-Order of checks, each giving its dead-letter reason: JSON object (``invalid_json``),
-``type`` known (``unknown_type``), the type's JSON Schema from ``topics/schemas``
-(``schema``), the record's topic (``schema``), then the event time (``schema``). Messages
-name the field, e.g. ``items[1].qty: must be >= 1 (got 0)``.
+Order of checks, each giving its dead-letter reason: the record's size against
+``max_record_bytes`` (``schema``, before any decoding: a huge record costs no more than
+its own bytes), JSON object (``invalid_json``; a number too large for a double is
+``schema``), ``type`` known (``unknown_type``), the type's JSON Schema from
+``topics/schemas`` (``schema``), the numbers of an order (I-JSON, a finite total:
+``schema``), the record's topic (``schema``), the event time (``schema``), then the event
+time against the wall clock (``future_event``, when ``max_future_ms`` is above 0).
+Messages name the field, e.g. ``items[1].qty: must be >= 1 (got 0)``.
+
+The service, ``streamrules replay`` and the pipeline all decode through this class, so
+these checks are made in this one place; the wall clock is a callable given to it (the
+service's real clock, replay's ``--now``, a test's).
 
 Most records take a fast path that gives the same result: the schema's generated check
 (``EventSchema.decoder_check``) and ``parse_event_time``, which checks the ``ts`` grammar
@@ -13,7 +21,9 @@ for the detailed error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import time
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
@@ -22,10 +32,21 @@ import orjson
 
 from streamrules.codec.events import Event, Record, positional_maker
 from streamrules.codec.schemas import EventSchema, event_schemas
-from streamrules.codec.timefmt import parse_checked, parse_event_time
+from streamrules.codec.timefmt import format_ms, parse_checked, parse_event_time
 from streamrules.errors import DecodeError
 
-__all__ = ["Decoder", "decode", "event_types", "topic_for_type"]
+__all__ = [
+    "MAX_SAFE_INTEGER",
+    "Decoder",
+    "decode",
+    "event_types",
+    "order_numbers_problem",
+    "topic_for_type",
+    "wall_clock_ms",
+]
+
+# I-JSON (RFC 7493): integers within +-(2^53 - 1) are those every JSON reader holds exactly.
+MAX_SAFE_INTEGER = 2**53 - 1
 
 _make_event = positional_maker(Event)  # one per record: the hot path
 _TYPE_NAMES = {
@@ -38,12 +59,47 @@ _TYPE_NAMES = {
 }
 
 
+def wall_clock_ms() -> int:
+    """The wall clock in epoch milliseconds: the default reference of the future check."""
+    return time.time_ns() // 1_000_000
+
+
+def order_numbers_problem(data: Mapping[str, Any]) -> str | None:
+    """What is wrong with the numbers of a schema-valid ``order_placed`` (contract section
+    1: I-JSON, and a total that is a finite double), or ``None``.
+
+    The total is computed as the ``Order`` fact computes it (``facts.mapping.order_fact``):
+    sum of qty * price, in item order.
+    """
+    total = 0
+    for i, item in enumerate(data["items"]):
+        qty, price = item["qty"], item["price"]
+        if type(qty) is int and qty > MAX_SAFE_INTEGER:
+            return f"items[{i}].qty: must be <= {MAX_SAFE_INTEGER} (I-JSON) (got {qty})"
+        if type(price) is int and price > MAX_SAFE_INTEGER:
+            return f"items[{i}].price: an integer must be <= {MAX_SAFE_INTEGER} (I-JSON)"
+        total += qty * price
+    if type(total) is float:
+        if not math.isfinite(total):
+            return "items: the order's total (sum of qty * price) is not a finite number"
+    elif total > MAX_SAFE_INTEGER:
+        return f"items: the order's total (sum of qty * price) is above {MAX_SAFE_INTEGER} (I-JSON)"
+    return None
+
+
+# Event types whose numbers need more than their schema can say.
+_NUMBER_CHECKS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
+    "order_placed": order_numbers_problem
+}
+
+
 class _Kind:
     """What the decoder needs of one event type (``EventSchema``), for one set of topics."""
 
-    __slots__ = ("check", "decoder_check", "topic", "validate", "wrong_topics")
+    __slots__ = ("check", "decoder_check", "numbers", "topic", "validate", "wrong_topics")
 
     def __init__(self, schema: EventSchema, topic: str, input_topics: frozenset[str]) -> None:
+        self.numbers = _NUMBER_CHECKS.get(schema.type)
         self.decoder_check = schema.decoder_check
         self.check = schema.check
         self.validate = schema.validate
@@ -59,9 +115,28 @@ class Decoder:
     to the names used on the broker. A record read from one of these input topics must
     carry an event type of that topic; records from any other topic name (``""`` when
     unknown) are not topic-checked.
+
+    ``max_record_bytes``: a record value longer than this is a ``schema`` dead letter
+    without being decoded (``None``: no limit). ``max_future_ms``: an event whose ``ts``
+    is more than this ahead of ``wall_clock_ms()`` is a ``future_event`` dead letter (0:
+    no check; the service's default is one hour, replay's none).
     """
 
-    def __init__(self, topic_names: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        topic_names: Mapping[str, str] | None = None,
+        *,
+        max_record_bytes: int | None = None,
+        max_future_ms: int = 0,
+        wall_clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        if max_future_ms < 0:
+            raise ValueError(f"max_future_ms must be >= 0, got {max_future_ms}")
+        if max_record_bytes is not None and max_record_bytes < 1:
+            raise ValueError(f"max_record_bytes must be >= 1, got {max_record_bytes}")
+        self.max_record_bytes = max_record_bytes
+        self.max_future_ms = max_future_ms
+        self.wall_clock_ms = wall_clock_ms
         names = dict(topic_names or {})
         schemas = event_schemas()
         topic_of = {t: names.get(s.topic, s.topic) for t, s in schemas.items()}
@@ -74,12 +149,26 @@ class Decoder:
         """The topic an event type belongs on (``KeyError`` for an unknown type)."""
         return self._kinds[event_type].topic
 
+    def too_large(self, size: int) -> str | None:
+        """The dead-letter message for a record value of ``size`` bytes above
+        ``max_record_bytes``, else ``None``."""
+        limit = self.max_record_bytes
+        if limit is None or size <= limit:
+            return None
+        return f"record value is larger than max_record_bytes ({limit} bytes): not decoded"
+
     def decode(self, record: Record) -> Event:
         """Validate one record; raise ``DecodeError`` naming the reason and the field."""
+        value = record.value
+        if value is None:  # a Kafka tombstone: deletes a key, carries no event
+            raise _error(record, "invalid_json", "no value (a tombstone): not an event")
+        limit = self.max_record_bytes
+        if limit is not None and len(value) > limit:
+            raise _error(record, "schema", self.too_large(len(value)) or "")
         try:
-            obj = orjson.loads(record.value)
+            obj = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
-            raise _error(record, "invalid_json", _json_problem(record.value, exc)) from None
+            raise _json_error(record, exc) from None
         if type(obj) is not dict:
             raise _error(record, "invalid_json", f"not a JSON object but {_json_kind(obj)}")
         try:
@@ -89,10 +178,25 @@ class Decoder:
             raise self._unknown_type(record, obj) from None
         # The fast path: certainly valid, the time parsed while its grammar is checked.
         if kind.decoder_check(obj) and (times := parse_event_time(obj["ts"])) is not None:
+            numbers = kind.numbers
+            if numbers is not None and (problem := numbers(obj)) is not None:
+                raise _error(record, "schema", problem)
             if record.topic in kind.wrong_topics:
                 raise _wrong_topic(record, event_type, kind.topic)
+            if self.max_future_ms:
+                self._check_future(record, times[1])
             return _make_event(event_type, times[0], times[1], obj, record)
         return self._decode_slowly(record, obj, event_type, kind)
+
+    def _check_future(self, record: Record, ts_ms: int) -> None:
+        now = self.wall_clock_ms()
+        if ts_ms > now + self.max_future_ms:
+            raise _error(
+                record,
+                "future_event",
+                f"ts {format_ms(ts_ms)} is more than max_future_ms ({self.max_future_ms} ms) "
+                f"ahead of the wall clock {format_ms(now)}",
+            )
 
     def _decode_slowly(self, record: Record, obj: Any, event_type: str, kind: _Kind) -> Event:
         """``decode`` after the fast path said "not certain": the full validator for the
@@ -102,12 +206,16 @@ class Decoder:
                 kind.validate(obj)
             except fastjsonschema.JsonSchemaValueException as exc:
                 raise _error(record, "schema", _schema_problem(exc)) from None
+        if kind.numbers is not None and (problem := kind.numbers(obj)) is not None:
+            raise _error(record, "schema", problem)
         if record.topic in kind.wrong_topics:
             raise _wrong_topic(record, event_type, kind.topic)
         try:
             ts, ts_ms = parse_checked(obj["ts"])
         except ValueError as exc:
             raise _error(record, "schema", f"ts: {exc} (got {_show(obj['ts'])})") from None
+        if self.max_future_ms:
+            self._check_future(record, ts_ms)
         return _make_event(event_type, ts, ts_ms, obj, record)
 
     def _unknown_type(self, record: Record, obj: dict[str, Any]) -> DecodeError:
@@ -143,6 +251,14 @@ def _wrong_topic(record: Record, event_type: str, topic: str) -> DecodeError:
         "schema",
         f"type: {event_type} belongs on topic {topic!r}, not {record.topic!r}",
     )
+
+
+def _json_error(record: Record, exc: orjson.JSONDecodeError) -> DecodeError:
+    # orjson refuses a number beyond a double's range ("number is infinity when parsed as
+    # double"): valid JSON, outside I-JSON, so a schema problem (contract section 1).
+    if "infinity" in str(exc):
+        return _error(record, "schema", f"a number is too large for a double (I-JSON): {exc}")
+    return _error(record, "invalid_json", _json_problem(record.value, exc))
 
 
 def _error(record: Record, reason: str, message: str) -> DecodeError:

@@ -9,6 +9,7 @@ service and ``streamrules replay`` give the same ids for the same events.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ DEAD_LETTER_REASONS: tuple[str, ...] = (
     "schema",
     "unknown_type",
     "late_event",
+    "future_event",
     "rule_error",
 )
 # Kafka headers are small; a message is for a human reading the dead-letter topic.
@@ -173,7 +175,29 @@ def decision_id_of(
         encoded = orjson.dumps(canonical, option=_SORT_KEYS)
     except TypeError as exc:  # a payload that is not JSON: the rule's fault
         raise not_json_error(exc, rule) from exc
+    # orjson writes NaN and infinities as null: a payload would change silently. Only an
+    # encoding holding a null can hold one, so the walk is rare.
+    if b"null" in encoded and (where := _non_finite(payload, "payload")) is not None:
+        raise RuleError(
+            f"decision payload is not JSON-serialisable: {where} is not a finite number",
+            production=rule,
+        )
     return _sha256(encoded).hexdigest()[:32]
+
+
+def _non_finite(value: Any, where: str) -> str | None:
+    """Where in ``value`` a float that is NaN or infinite sits (``payload.a[2]``), if any."""
+    if type(value) is float or isinstance(value, float):
+        return None if math.isfinite(value) else f"{where} ({value})"
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if (found := _non_finite(v, f"{where}.{k}")) is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            if (found := _non_finite(v, f"{where}[{i}]")) is not None:
+                return found
+    return None
 
 
 def dead_letter_headers(record: Record, reason: str, message: str) -> list[tuple[str, bytes]]:

@@ -6,6 +6,10 @@
   ``IncidentOpened``, unless that incident is live (a duplicate: counted, ignored).
 - ``incident_acknowledged``: modify the live incident (``acknowledged``); an unknown
   incident is counted and ignored.
+
+An incident is identified by (``service``, ``incident_id``) (contract section 1): an
+acknowledgement or resolution acts only on the incident of that service with that id, and
+the same id on another service is another incident.
 - ``incident_resolved``: retract the live incident and assert the event fact
   ``IncidentResolved``; an unknown incident is counted and ignored.
 """
@@ -64,7 +68,7 @@ class EventMapper:
     def __init__(self, memory: WorkingMemory) -> None:
         self._memory = memory
         self.orders: dict[str, Fact] = {}
-        self.incidents: dict[str, Fact] = {}
+        self.incidents: dict[tuple[str, str], Fact] = {}  # by (service, incident_id)
         # duplicates, unknown_incidents, repeated_acks (see Pipeline.stats)
         self.counts: Counter[str] = Counter()
         memory.on_forget.append(self._forget)
@@ -94,10 +98,11 @@ class EventMapper:
 
     def _incident_opened(self, data: Mapping[str, Any], ts_ms: int) -> None:
         incident_id = data["incident_id"]
-        if incident_id in self.incidents:
+        service, severity = data["service"], data["severity"]
+        key = (service, incident_id)
+        if key in self.incidents:
             self.counts["duplicates"] += 1
             return
-        service, severity = data["service"], data["severity"]
         incident = Incident(
             incident_id=incident_id,
             service=service,
@@ -106,33 +111,33 @@ class EventMapper:
             acknowledged=False,
             acknowledged_ms=None,
         )
-        self.incidents[incident_id] = self._memory.insert(
-            incident, expires_at_ms=ts_ms + INCIDENT_TTL_MS
-        )
+        self.incidents[key] = self._memory.insert(incident, expires_at_ms=ts_ms + INCIDENT_TTL_MS)
         self._memory.insert_event(
             IncidentOpened(incident_id=incident_id, service=service, severity=severity, ts_ms=ts_ms)
         )
 
     def _incident_acknowledged(self, data: Mapping[str, Any], ts_ms: int) -> None:
-        incident = self.incidents.get(data["incident_id"])
+        key = (data["service"], data["incident_id"])
+        incident = self.incidents.get(key)
         if incident is None:
             self.counts["unknown_incidents"] += 1
             return
         if incident["acknowledged"]:
             self.counts["repeated_acks"] += 1
             return
-        self.incidents[data["incident_id"]] = self._memory.modify(
+        self.incidents[key] = self._memory.modify(
             incident, acknowledged=True, acknowledged_ms=ts_ms
         )
 
     def _incident_resolved(self, data: Mapping[str, Any], ts_ms: int) -> None:
         incident_id = data["incident_id"]
-        incident = self.incidents.get(incident_id)
+        key = (data["service"], incident_id)
+        incident = self.incidents.get(key)
         if incident is None:
             self.counts["unknown_incidents"] += 1
             return
         self._memory.retract(incident)
-        self.incidents.pop(incident_id, None)
+        self.incidents.pop(key, None)
         opened_ms = incident["opened_ms"]
         self._memory.insert_event(
             IncidentResolved(
@@ -150,10 +155,9 @@ class EventMapper:
         # with its id is a new fact rather than a duplicate.
         cls = type(fact)
         if cls is Order:
-            key, live = fact["order_id"], self.orders
+            if self.orders.get(fact["order_id"]) is fact:
+                del self.orders[fact["order_id"]]
         elif cls is Incident:
-            key, live = fact["incident_id"], self.incidents
-        else:
-            return
-        if live.get(key) is fact:
-            del live[key]
+            key = (fact["service"], fact["incident_id"])
+            if self.incidents.get(key) is fact:
+                del self.incidents[key]

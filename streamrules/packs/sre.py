@@ -53,7 +53,8 @@ EXHAUSTED_THRESHOLD_MS = BUDGET_MS
 
 
 class EscalationDue(Fact):
-    """Timer fact: the escalation deadline of one opening of an incident has come."""
+    """Timer fact: the escalation deadline of one opening of an incident (``service``,
+    ``incident_id``) has come."""
 
     id_field: ClassVar[str] = "incident_id"
 
@@ -97,20 +98,30 @@ def _budget_payload(service: str, total_ms: int) -> dict[str, object]:
 
 
 @Production(
-    IncidentOpened(incident_id=V("id"), severity=V("severity"), ts_ms=V("opened"))
+    IncidentOpened(
+        incident_id=V("id"), service=V("service"), severity=V("severity"), ts_ms=V("opened")
+    )
     & Filter(lambda severity: severity in ESCALATE_AFTER_MS),
     salience=100,
     name="arm_escalation",
 )
-def arm_escalation(id: str, severity: int, opened: int, ctx: RuleContext) -> None:
+def arm_escalation(id: str, service: str, severity: int, opened: int, ctx: RuleContext) -> None:
     """Set the escalation timer when a severity 1 or 2 incident opens."""
     deadline = opened + ESCALATE_AFTER_MS[severity]
-    ctx.schedule(deadline, EscalationDue(incident_id=id, opened_ms=opened, deadline_ms=deadline))
+    ctx.schedule(
+        deadline,
+        EscalationDue(incident_id=id, service=service, opened_ms=opened, deadline_ms=deadline),
+    )
 
 
 @Production(
-    EscalationDue(incident_id=V("id"), opened_ms=V("opened"), deadline_ms=V("deadline"))
-    & V("incident") << Incident(incident_id=V("id"), opened_ms=V("opened"), acknowledged=False),
+    EscalationDue(
+        incident_id=V("id"), service=V("service"), opened_ms=V("opened"), deadline_ms=V("deadline")
+    )
+    & V("incident")
+    << Incident(
+        incident_id=V("id"), service=V("service"), opened_ms=V("opened"), acknowledged=False
+    ),
     name="incident_escalation",
 )
 def incident_escalation(incident: Fact, deadline: int, ctx: RuleContext) -> None:

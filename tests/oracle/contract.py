@@ -60,10 +60,11 @@ class ContractModel:
         self.lateness = lateness_ms
         self.wm: int | None = None
         self.orders: dict[str, _Order] = {}  # possibly expired: liveness is computed
-        self.incidents: dict[str, _Incident] = {}
+        self.incidents: dict[tuple[str, str], _Incident] = {}  # by (service, incident_id)
         self.openings: dict[tuple[str, str], int] = {}  # (service, id) -> latest opening
         self.downtimes: list[tuple[str, str, int, int]] = []  # service, id, resolved, ms
-        self.timers: list[tuple[int, int, str, int]] = []  # deadline, seq, id, opened
+        # deadline, seq, service, id, opened
+        self.timers: list[tuple[int, int, str, str, int]] = []
         self.storm_active: set[str] = set()
         self.budget_active: set[tuple[str, str]] = set()
         self.seq = 0
@@ -118,9 +119,9 @@ class ContractModel:
         wm = self.wm
         assert wm is not None
         # Escalations due, in deadline order (ties: the order they were set).
-        for deadline, seq, iid, opened in sorted(t for t in self.timers if t[0] <= wm):
-            self.timers.remove((deadline, seq, iid, opened))
-            inc = self.incidents.get(iid)
+        for deadline, seq, service, iid, opened in sorted(t for t in self.timers if t[0] <= wm):
+            self.timers.remove((deadline, seq, service, iid, opened))
+            inc = self.incidents.get((service, iid))
             if (
                 inc is None
                 or inc.opened != opened
@@ -144,8 +145,8 @@ class ContractModel:
             )
         # Expired facts leave; windows only shrink between events, so a state flag whose
         # window is below its threshold now was reset at some expiry since.
-        for iid in [i for i, inc in self.incidents.items() if not self.live_incident(inc, wm)]:
-            del self.incidents[iid]
+        for key in [k for k, inc in self.incidents.items() if not self.live_incident(inc, wm)]:
+            del self.incidents[key]
         for oid in [o for o, od in self.orders.items() if not self.live_order(od, wm)]:
             del self.orders[oid]
         # Forget what no window can see any more (keeps the scans short, changes nothing).
@@ -194,14 +195,14 @@ class ContractModel:
                 out.decisions.append(self._hold(order, t))
         elif type_ == "incident_opened":
             iid, service, sev = data["incident_id"], data["service"], data["severity"]
-            if iid in self.incidents:
+            key = (service, iid)
+            if key in self.incidents:
                 return  # duplicate of a live incident
             before = self.outage(wm)
             self.seq += 1
-            self.incidents[iid] = _Incident(iid, service, sev, ts)
+            self.incidents[key] = _Incident(iid, service, sev, ts)
             if sev in ESCALATE:
-                self.timers.append((ts + ESCALATE[sev], self.seq, iid, ts))
-            key = (service, iid)
+                self.timers.append((ts + ESCALATE[sev], self.seq, service, iid, ts))
             self.openings[key] = max(ts, self.openings.get(key, ts))
             t = format_ms(ts)
             ids = self.storm_ids(service, wm)
@@ -221,11 +222,11 @@ class ContractModel:
                 for order in sorted(big, key=lambda o: -o.seq):
                     out.decisions.append(self._hold(order, t))
         elif type_ == "incident_acknowledged":
-            inc = self.incidents.get(data["incident_id"])
+            inc = self.incidents.get((data["service"], data["incident_id"]))
             if inc is not None:
                 inc.acked = True
         elif type_ == "incident_resolved":
-            inc = self.incidents.pop(data["incident_id"], None)
+            inc = self.incidents.pop((data["service"], data["incident_id"]), None)
             if inc is None or inc.severity > 2:
                 return
             service = inc.service

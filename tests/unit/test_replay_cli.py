@@ -131,7 +131,7 @@ def test_dead_letters_file(tmp_path: Path) -> None:
 def test_allowed_lateness_flag() -> None:
     data = jsonl(order("o-1", "2026-11-26T10:00:30Z"), order("o-2", "2026-11-26T10:00:00Z"))
     assert len(decisions(replay("-", stdin=data).stdout)) == 2
-    res = replay("--allowed-lateness", "10", "-", stdin=data)
+    res = replay("--allowed-lateness-ms", "10000", "-", stdin=data)
     assert len(decisions(res.stdout)) == 1
     assert b"line 2: late_event" in res.stderr
 
@@ -143,9 +143,12 @@ def test_allowed_lateness_flag() -> None:
         (["--rules", "/no/such/rules.py", "-"], "/no/such/rules.py"),
         (["/no/such/events.jsonl"], "cannot read /no/such/events.jsonl"),
         (["--dead-letters", "/no/such/dir/d.jsonl", "-"], "--dead-letters"),
-        (["--allowed-lateness", "-1", "-"], "--allowed-lateness"),
-        (["--allowed-lateness", "inf", "-"], "--allowed-lateness"),
-        (["--allowed-lateness", "soon", "-"], "--allowed-lateness"),
+        (["--allowed-lateness-ms", "-1", "-"], "allowed_lateness_ms: must be >= 0"),
+        (["--allowed-lateness-ms", "soon", "-"], "allowed_lateness_ms: must be an integer"),
+        (["--allowed-lateness", "10", "-"], "now --allowed-lateness-ms (milliseconds)"),
+        (["--max-future-ms", "-1", "-"], "max_future_ms: must be >= 0"),
+        (["--max-record-bytes", "0", "-"], "max_record_bytes: must be >= 1"),
+        (["--now", "yesterday", "-"], "--now: not an RFC 3339 time"),
     ],
 )
 def test_start_errors_exit_2_with_one_line(args: list[str], message: str) -> None:

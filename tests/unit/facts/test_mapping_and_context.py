@@ -69,11 +69,11 @@ def test_incident_is_asserted_modified_and_retracted(tmp_path: Path) -> None:
     # the event fact existed while its event was processed, and no longer
     assert [s[0] for s in seen] == ["opened"]
     assert d.facts(IncidentOpened) == []
-    d.send(acked("i-1", "2026-11-26T10:01:00Z"))
+    d.send(acked("i-1", "2026-11-26T10:01:00Z", service="payments"))
     (same,) = d.facts(Incident)
     assert same is inc and inc["acknowledged"] is True
     assert inc["acknowledged_ms"] == inc["opened_ms"] + 60_000
-    d.send(resolved("i-1", "2026-11-26T10:02:30.500Z"))
+    d.send(resolved("i-1", "2026-11-26T10:02:30.500Z", service="payments"))
     assert d.facts(Incident) == [] and d.facts(IncidentResolved) == []
     kind, fact, now = seen[-1]
     assert kind == "resolved"
