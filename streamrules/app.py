@@ -137,7 +137,11 @@ class App:
 
     def _new_pipeline(self) -> Pipeline:
         s = self.settings
-        return Pipeline(s.rules, allowed_lateness_ms=s.allowed_lateness_ms)
+        return Pipeline(
+            s.rules,
+            allowed_lateness_ms=s.allowed_lateness_ms,
+            max_firings_per_event=s.max_firings_per_event,
+        )
 
     async def run(self) -> None:
         await self.transport.start(self._on_revoked, self._on_assigned)

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from streamrules import __version__
 from streamrules.errors import ConfigError, StreamRulesError
@@ -29,8 +30,16 @@ COMMANDS: tuple[str, ...] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad argument reported in one line (not the whole usage, which for
+    the service commands is dozens of lines that hide the error), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="streamrules",
         description="Event-streaming rules processor: Kafka events in, Rete rules, decisions out.",
     )

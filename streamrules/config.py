@@ -105,6 +105,11 @@ class Settings:
         "Largest record value (bytes) that is decoded; a larger one is a schema dead "
         "letter, not decoded (Kafka's max.message.bytes is about the same).",
     )
+    max_firings_per_event: int = _opt(
+        100_000,
+        "Most rule firings one event (or clock advance) may cause; beyond, the rest of its "
+        "agenda is dropped and the record is a rule_error (rules re-activating themselves).",
+    )
     idle_ms: int = _opt(
         500,
         "Longest wait (processing time) for an empty, caught-up input partition before the "
@@ -488,6 +493,8 @@ def _validate(s: Settings, sources: Mapping[str, str]) -> None:
         fail("allowed_lateness_ms", f"must be >= 0, got {s.allowed_lateness_ms}")
     if s.max_future_ms is not None and s.max_future_ms < 0:
         fail("max_future_ms", f"must be >= 0 (0: no check), got {s.max_future_ms}")
+    if s.max_firings_per_event < 1:
+        fail("max_firings_per_event", f"must be >= 1, got {s.max_firings_per_event}")
     if s.max_record_bytes < 1:
         fail("max_record_bytes", f"must be >= 1, got {s.max_record_bytes}")
     if s.idle_ms < 0:

@@ -421,6 +421,14 @@ def main(argv: list[str] | None = None) -> int:
             malformed_ratio=args.malformed_ratio,
             order_bursts=not args.steady,
         )
+        end = start + timedelta(days=args.days)
+        if end > datetime.now(UTC) + timedelta(hours=1):
+            print(
+                f"python -m streamrules.generate: warning: the stream ends at {end.isoformat()}, "
+                "more than an hour after now: `streamrules run` dead-letters events that far "
+                "ahead of the wall clock as future_event (max_future_ms)",
+                file=sys.stderr,
+            )
         if args.out == "-":
             write_jsonl(sys.stdout.buffer, items)
             sys.stdout.buffer.flush()

@@ -26,8 +26,8 @@ from streamrules.codec import Decision, Event, Record, topic_for_type
 from streamrules.codec.decode import Decoder
 from streamrules.codec.encode import decision_id_of
 from streamrules.codec.events import positional_maker
-from streamrules.codec.timefmt import format_ms
-from streamrules.errors import DecodeError, RuleError
+from streamrules.codec.timefmt import MAX_EVENT_TIME_MS, format_ms
+from streamrules.errors import ConfigError, DecodeError, RuleError
 from streamrules.facts import (
     DEFAULT_ALLOWED_LATENESS_MS,
     EventClock,
@@ -41,6 +41,7 @@ from streamrules.rete import Listener, Match, ReteNetwork
 from streamrules.rules import DEFAULT_RULES, RuleSpec, as_specs, load_rules
 
 __all__ = [
+    "DEFAULT_MAX_FIRINGS_PER_EVENT",
     "DEFAULT_RULES",
     "DeadLetter",
     "Decision",
@@ -55,11 +56,18 @@ log = logging.getLogger(__name__)
 
 # A rule that raises on every firing it causes must not keep one step busy forever.
 _MAX_RULE_ERRORS_PER_RUN = 10_000
+# Firings one event (or one clock advance) may cause before its agenda is given up as a
+# runaway (rules re-activating themselves forever): the record is a rule_error.
+DEFAULT_MAX_FIRINGS_PER_EVENT = 100_000
 # Occurrence counters whose event time is further behind the watermark than the allowed
 # lateness plus this margin can no longer be hit (see _prune_occurrences); they are
 # dropped each time the watermark has moved on by the margin, so that the map holds a few
 # minutes of decisions, not hours of them.
 _OCCURRENCE_HORIZON_MS = 5 * 60 * 1000
+
+
+class _FiringLimit(RuleError):
+    """One step fired more than ``max_firings_per_event`` times."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,8 @@ class _Decisions(Listener):
         self._clock = pipeline.clock
         self.out: list[Decision] | None = None  # the current step's decisions
         self.step = 0  # the current step's number
+        self.fired = 0  # firings in the current step
+        self.max_fired = pipeline.max_firings_per_event
         self.by_rule: dict[str, int] = {}
         self.fired: dict[str, int] = {}  # every firing, emitting or not (for the metrics)
         # base decision id -> (firings so far, event time, step).
@@ -107,6 +117,13 @@ class _Decisions(Listener):
     def on_fire(self, match: Match, result: Any) -> None:
         # Once per firing, and for most firings once per decision: Python steps count
         # here (the replay's decision path). Hence the inlined calls below.
+        self.fired += 1
+        if self.fired > self.max_fired:
+            raise _FiringLimit(
+                f"more than max_firings_per_event ({self.max_fired}) firings for one event: "
+                "rules that keep re-activating themselves? The rest of its agenda was dropped",
+                production=match.production.name,
+            )
         ctx = self._ctx
         rule = match.production.name
         fired = self.fired
@@ -136,7 +153,13 @@ class _Decisions(Listener):
         for key, payload, named in emissions:
             if named is None:  # the common case: the facts of the match
                 if default is None:
-                    default = fact_refs_and_objects(match.facts)
+                    try:
+                        default = fact_refs_and_objects(match.facts)
+                    except RuleError as exc:  # a fact with no deterministic id
+                        self._pipeline._rule_error(
+                            RuleError(str(exc), production=rule), self._pipeline._event
+                        )
+                        return
                 refs, objects = default
             else:  # facts named by the action
                 refs = named
@@ -196,9 +219,15 @@ class Pipeline:
         *,
         allowed_lateness_ms: int = DEFAULT_ALLOWED_LATENESS_MS,
         decoder: Decoder | None = None,
+        max_firings_per_event: int = DEFAULT_MAX_FIRINGS_PER_EVENT,
     ) -> None:
         """``decoder`` decodes the records given to ``process`` (default: the schemas' own
-        topic names, no size limit, no future check)."""
+        topic names, no size limit, no future check). An event (or a clock advance) whose
+        agenda fires more than ``max_firings_per_event`` times is a ``rule_error``; the
+        rest of its agenda is dropped."""
+        if max_firings_per_event < 1:
+            raise ConfigError(f"max_firings_per_event must be >= 1, got {max_firings_per_event}")
+        self.max_firings_per_event = max_firings_per_event
         self.productions = load_rules(as_specs(rules))
         self.clock = EventClock(allowed_lateness_ms)
         self.net = ReteNetwork()
@@ -248,7 +277,16 @@ class Pipeline:
         return out
 
     def advance_to(self, ts_ms: int) -> StepResult:
-        """Move the watermark to ``ts_ms`` (never back) and fire what falls due."""
+        """Move the watermark to ``ts_ms`` (never back) and fire what falls due.
+
+        ``ValueError`` beyond 9999-12-31T23:59:59.999Z, the last time an event can have:
+        what would fall due then could not be written as an RFC 3339 time.
+        """
+        if ts_ms > MAX_EVENT_TIME_MS:
+            raise ValueError(
+                f"cannot advance event time to {ts_ms} ms: beyond {format_ms(MAX_EVENT_TIME_MS)}"
+                ", the last RFC 3339 time"
+            )
         out = StepResult()
         self._steps += 1
         self._begin_step(out, None)
@@ -310,6 +348,7 @@ class Pipeline:
         decisions = self._decisions
         decisions.out = out.decisions
         decisions.step = self._steps
+        decisions.fired = 0
 
     def _end_step(self) -> None:
         self._out = None
@@ -353,6 +392,7 @@ class Pipeline:
         decisions = self._decisions
         decisions.out = out.decisions
         decisions.step = self._steps
+        decisions.fired = 0
         # The network pauses the cyclic collector for each change and each agenda run (its
         # tokens are freed by reference counting); paused here once for the whole step,
         # those pauses cost nothing, and the collector runs between events instead.
@@ -418,6 +458,9 @@ class Pipeline:
             self.ctx.take_pending()  # a failed action publishes nothing
             errors += 1
             self._rule_error(exc, event)
+            if isinstance(exc, _FiringLimit):
+                self.net.drop_activations()
+                return
             if errors >= _MAX_RULE_ERRORS_PER_RUN:
                 log.error("giving up this agenda run after %d rule errors", errors)
                 return

@@ -112,11 +112,17 @@ def _import(spec: str) -> ModuleType:
         raise ConfigError(f"rules {spec!r}: syntax error: {_where(exc)}") from None
     except ConfigError:
         raise
+    except SystemExit as exc:
+        raise ConfigError(f"rules {spec!r}: {_exit(exc)} while it was imported") from None
     except Exception as exc:
         raise ConfigError(f"rules {spec!r}: importing it failed: {_one_line(exc)}") from None
 
 
 def _import_file(path: Path, spec: str) -> ModuleType:
+    if path.is_dir():
+        raise ConfigError(
+            f"rules {spec!r}: a directory; give its .py files (or a module path) one by one"
+        )
     if not path.is_file():
         raise ConfigError(f"rules {spec!r}: no such file")
     if path.suffix != ".py":
@@ -141,10 +147,17 @@ def _import_file(path: Path, spec: str) -> ModuleType:
     except ConfigError:
         del sys.modules[name]
         raise
+    except SystemExit as exc:  # sys.exit() in a rule file must not end the command silently
+        del sys.modules[name]
+        raise ConfigError(f"rules {spec!r}: {_exit(exc)} while it was loaded") from None
     except Exception as exc:
         del sys.modules[name]
         raise ConfigError(f"rules {spec!r}: loading it failed: {_one_line(exc)}") from None
     return module
+
+
+def _exit(exc: SystemExit) -> str:
+    return f"it called sys.exit({exc.code!r})" if exc.code is not None else "it called sys.exit()"
 
 
 def _where(exc: SyntaxError) -> str:

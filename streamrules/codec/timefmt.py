@@ -15,7 +15,14 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["EVENT_TIME_PATTERN", "format_ms", "parse_checked", "parse_event_time", "parse_rfc3339"]
+__all__ = [
+    "EVENT_TIME_PATTERN",
+    "MAX_EVENT_TIME_MS",
+    "format_ms",
+    "parse_checked",
+    "parse_event_time",
+    "parse_rfc3339",
+]
 
 # ASCII digits only, as the schemas' pattern (Python's \d would take any Unicode digit).
 _RFC3339 = re.compile(
@@ -31,6 +38,8 @@ EVENT_TIME_PATTERN = (
 )
 _EVENT_TIME = re.compile(EVENT_TIME_PATTERN[:-1] + r"\Z")  # used with match(): "^" is the start
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# 9999-12-31T23:59:59.999Z: the last time RFC 3339 (four-digit years) can write.
+MAX_EVENT_TIME_MS = 253_402_300_799_999
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 _DATES: dict[int, str] = {}  # epoch day -> YYYY-MM-DD
 _MINUTES: dict[int, str] = {}  # epoch minute -> YYYY-MM-DDTHH:MM:

@@ -32,7 +32,7 @@ from rich.table import Table
 from streamrules import config
 from streamrules.codec import parse_rfc3339
 from streamrules.errors import ConfigError
-from streamrules.generate import latest_thursday
+from streamrules.generate import recent_start
 from streamrules.logging import configure_logging
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=_parse_start,
         default=None,
         help="event time of the stream's start, RFC 3339 (default: the latest Thursday "
-        "00:00 UTC, so that the stream has a Friday and its records are recent enough "
-        "for the topics' retention)",
+        "00:00 UTC from which the whole stream is over by now, so that the stream has a "
+        "Friday, passes the service's future check and is recent enough for the topics' "
+        "retention)",
     )
     parser.add_argument(
         "--orders-per-hour", type=float, default=600.0, help="mean order rate (default 600)"
@@ -85,10 +86,36 @@ def _parse_start(text: str) -> datetime.datetime:
         raise argparse.ArgumentTypeError(f"not an RFC 3339 time with a zone: {text!r}") from exc
 
 
+def stream_start(
+    now: datetime.datetime, days: float, given: datetime.datetime | None, max_future_ms: int
+) -> datetime.datetime:
+    """The demo stream's start: ``given``, or the latest Thursday 00:00 UTC from which a
+    stream of ``days`` ends by ``now``.
+
+    The service dead-letters events more than ``max_future_ms`` ahead of the wall clock
+    (``future_event``): a stream that ends in the future would lose its last events, and
+    a ``given`` start that makes one is refused (``ConfigError``).
+    """
+    span = datetime.timedelta(days=days)
+    if given is None:
+        return recent_start(now, days)
+    end = given + span
+    if max_future_ms and end > now + datetime.timedelta(milliseconds=max_future_ms):
+        raise ConfigError(
+            f"--start {given.isoformat()}: the stream would end at {end.isoformat()}, more "
+            f"than max_future_ms ({max_future_ms} ms) after now; the service would "
+            "dead-letter those events as future_event"
+        )
+    return given
+
+
 def run(args: argparse.Namespace) -> int:
     settings = config.load_settings(args)
     if not 0 < args.days <= 60:
         raise ConfigError(f"--days must be in (0, 60], got {args.days}")
+    args.start = stream_start(
+        datetime.datetime.now(datetime.UTC), args.days, args.start, settings.service_max_future_ms
+    )
     if not 0 <= args.malformed_ratio < 1:
         raise ConfigError(f"--malformed-ratio must be in [0, 1), got {args.malformed_ratio}")
     # The live view owns the terminal: only warnings go to the log.
@@ -158,7 +185,7 @@ async def _demo(
     items = list(
         generate_events(
             args.seed,
-            start=args.start or latest_thursday(datetime.datetime.now(datetime.UTC)),
+            start=args.start,
             days=args.days,
             orders_per_hour=args.orders_per_hour,
             malformed_ratio=args.malformed_ratio,

@@ -11,10 +11,11 @@ as it is. A bad line never stops the replay; a bad flag or an unreadable file st
 at the start with exit status 2.
 
 Settings (``--rules``, ``--allowed-lateness-ms``, ``--max-future-ms``,
-``--max-record-bytes``) are those of ``streamrules run``, read the same way (flags >
-``STREAMRULES_*`` > ``--config``). A file is history: the future check is off unless
-``max_future_ms`` is set or ``--now`` is given. A line longer than ``max_record_bytes`` is
-never held whole: it is a dead letter, its bytes streamed to ``--dead-letters``.
+``--max-record-bytes``, ``--max-firings-per-event``) are those of ``streamrules run``,
+read the same way (flags > ``STREAMRULES_*`` > ``--config``). A file is history: the
+future check is off unless ``max_future_ms`` is set or ``--now`` is given. A line longer
+than ``max_record_bytes`` is never held whole: it is a dead letter, its bytes streamed to
+``--dead-letters``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ import stat
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
-from itertools import islice
 from functools import partial
+from itertools import islice
 from typing import IO, Any
 
 import orjson
@@ -53,7 +54,13 @@ _BOM = b"\xef\xbb\xbf"
 # What an oversized line is read in, past its first max_record_bytes.
 _CHUNK = 1 << 16
 # The settings replay takes (the rest are the service's).
-REPLAY_SETTINGS = ("rules", "allowed_lateness_ms", "max_future_ms", "max_record_bytes")
+REPLAY_SETTINGS = (
+    "rules",
+    "allowed_lateness_ms",
+    "max_future_ms",
+    "max_record_bytes",
+    "max_firings_per_event",
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -105,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
     decoder = _decoder(settings, args.now)
     # Rules first: a bad --rules must fail before any file is created.
     pipeline = Pipeline(
-        settings.rules, allowed_lateness_ms=settings.allowed_lateness_ms, decoder=decoder
+        settings.rules,
+        allowed_lateness_ms=settings.allowed_lateness_ms,
+        decoder=decoder,
+        max_firings_per_event=settings.max_firings_per_event,
     )
     freeze_startup_objects()
     with ExitStack() as stack:

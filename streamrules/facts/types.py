@@ -33,9 +33,12 @@ facts as ``{"type": <class name>, "id": <that field>}`` (see ``fact_id``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from typing import Any, ClassVar
 
+import orjson
+
+from streamrules.errors import RuleError
 from streamrules.rete import Fact
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "IncidentOpened",
     "IncidentResolved",
     "Order",
+    "canonical_json",
     "fact_id",
     "fact_ref",
     "fact_refs",
@@ -79,20 +83,64 @@ class IncidentResolved(Fact):
     id_field: ClassVar[str] = "incident_id"
 
 
+_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def _canonical_default(value: Any) -> Any:
+    # Sets have no order of their own (and their iteration order follows string hashes,
+    # which change per process): sorted by their elements' own canonical encodings.
+    if isinstance(value, Set):
+        return [orjson.loads(b) for b in sorted(canonical_json(v) for v in value)]
+    raise TypeError(f"{type(value).__name__} has no canonical encoding")
+
+
+def canonical_json(value: Any) -> bytes:
+    """A canonical encoding of ``value`` (contract section 3: the same in every process,
+    never from ``repr``, ``id`` or string hashes): JSON with sorted keys, tuples as arrays,
+    sets as sorted arrays, datetimes, enums and dataclasses as orjson writes them.
+    ``TypeError`` for a value with none (an arbitrary object)."""
+    return orjson.dumps(value, default=_canonical_default, option=_CANONICAL)
+
+
+def _text_id(value: Any, where: str, fact: Mapping[str, Any]) -> str:
+    """An id field's value as the decision's text: a string as it is, an int or a bool as
+    ``str`` gives it, anything else as its canonical encoding."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    try:
+        return canonical_json(value).decode()
+    except TypeError as exc:
+        raise _no_encoding(fact, where, exc) from exc
+
+
+def _no_encoding(fact: Mapping[str, Any], where: str, exc: TypeError) -> RuleError:
+    return RuleError(
+        f"fact {type(fact).__name__} cannot be given a deterministic id: {where} holds a "
+        f"value with no canonical encoding ({exc}); give the fact type an id_field "
+        "holding a string, or use JSON values, sets and tuples in it"
+    )
+
+
 def fact_id(fact: Mapping[str, Any]) -> str:
     """The id a decision gives this fact.
 
     The field named by the class's ``id_field`` when it has one, else an ``id`` field, else
-    a digest of the fact's content (stable across runs, so decision ids stay
-    deterministic).
+    a digest of the fact's content in a canonical encoding (``canonical_json``), so that
+    decision ids are the same in every run and every process. A ``RuleError`` names a fact
+    whose content has no canonical encoding.
     """
     field: str | None = getattr(type(fact), "id_field", None)
     if field is not None and field in fact:
-        return str(fact[field])
+        return _text_id(fact[field], f"its id field {field!r}", fact)
     if "id" in fact:
-        return str(fact["id"])
-    text = repr(sorted((str(k), repr(v)) for k, v in fact.items()))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        return _text_id(fact["id"], "its id field 'id'", fact)
+    try:
+        text = canonical_json(dict(fact))
+    except TypeError as exc:
+        raise _no_encoding(fact, "its content", exc) from exc
+    return hashlib.sha256(text).hexdigest()[:16]
 
 
 def fact_ref(fact: Mapping[str, Any]) -> tuple[str, str]:
@@ -126,8 +174,8 @@ def fact_refs_and_objects(
         name, field = known
         if field is not None and field in fact:
             fid = fact[field]
-            if type(fid) is not str:  # str() of a str is itself, but a call
-                fid = str(fid)
+            if type(fid) is not str:
+                fid = _text_id(fid, f"its id field {field!r}", fact)
         else:
             fid = fact_id(fact)
         refs.append((name, fid))

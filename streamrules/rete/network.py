@@ -702,6 +702,19 @@ class ReteNetwork:
             done[t] = t.count
             yield Match(self, t)
 
+    def drop_activations(self) -> int:
+        """Take every pending activation off the agenda without firing it (they count as
+        fired: a match fires again only when it is made anew); how many there were. For a
+        caller stopping a runaway agenda (rules that keep re-activating each other)."""
+        agenda = self.agenda
+        dropped = 0
+        while (t := agenda.pop()) is not None:
+            t.fired = True
+            agenda.gone()
+            dropped += 1
+        agenda.drop_stale()
+        return dropped
+
     @property
     def matches(self) -> Iterator[Match]:
         """All current matches (fired or not), in agenda order: a live view as py-rete's

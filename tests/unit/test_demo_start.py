@@ -1,5 +1,6 @@
 """The demo's default start, and `generate --start latest-thursday` (the compose stack's):
-a Thursday, recent enough for retention; the latter's stream is over by now."""
+a Thursday, recent enough for retention, its whole stream over by now (the service's
+future check passes); a given start that ends in the future is refused by the demo."""
 
 from __future__ import annotations
 
@@ -10,8 +11,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamrules.codec import parse_rfc3339
-from streamrules.generate import latest_thursday, main, recent_start
+from streamrules.codec import DecodeError, Decoder, Record, parse_rfc3339
+from streamrules.commands.demo import stream_start
+from streamrules.config import DEFAULT_MAX_FUTURE_MS
+from streamrules.errors import ConfigError
+from streamrules.generate import (
+    DEFAULT_START,
+    generate_events,
+    latest_thursday,
+    main,
+    recent_start,
+)
 
 
 @given(st.datetimes(timezones=st.timezones()))
@@ -42,3 +52,38 @@ def test_generate_latest_thursday_keyword(capsysbinary: pytest.CaptureFixture[by
     first = min(parse_rfc3339(orjson.loads(line)["ts"])[0] for line in lines)
     # The stream starts at that Thursday (either side of a midnight during the run).
     assert any(start <= first < start + datetime.timedelta(hours=1) for start in (before, after))
+
+
+@given(
+    st.datetimes(min_value=datetime.datetime(2000, 1, 1), max_value=datetime.datetime(2100, 1, 1)),
+    st.floats(min_value=0.01, max_value=60),
+)
+def test_the_default_stream_is_over_by_now(now: datetime.datetime, days: float) -> None:
+    now = now.replace(tzinfo=datetime.UTC)
+    start = stream_start(now, days, None, DEFAULT_MAX_FUTURE_MS)
+    assert start.weekday() == 3
+    assert start + datetime.timedelta(days=days) <= now
+    assert now - start < datetime.timedelta(days=days + 7)
+
+
+def test_the_demo_and_generator_streams_pass_the_services_future_check() -> None:
+    # The service's default check against the wall clock of now: nothing is future_event.
+    now = datetime.datetime.now(datetime.UTC)
+    decoder = Decoder(max_future_ms=DEFAULT_MAX_FUTURE_MS)
+    for start in (stream_start(now, 0.3, None, DEFAULT_MAX_FUTURE_MS), DEFAULT_START):
+        reasons = set()
+        for topic, _key, value in generate_events(3, start=start, days=0.3):
+            try:
+                decoder.decode(Record(topic, 0, 0, None, value))
+            except DecodeError as exc:
+                reasons.add(exc.reason)
+        assert "future_event" not in reasons
+
+
+def test_a_given_start_that_ends_in_the_future_is_refused() -> None:
+    now = datetime.datetime(2026, 12, 4, 12, tzinfo=datetime.UTC)
+    given = datetime.datetime(2026, 12, 3, tzinfo=datetime.UTC)
+    with pytest.raises(ConfigError, match="future_event"):
+        stream_start(now, 3, given, DEFAULT_MAX_FUTURE_MS)
+    assert stream_start(now, 3, given, 0) == given  # the check off: taken as given
+    assert stream_start(now, 1, given, DEFAULT_MAX_FUTURE_MS) == given
