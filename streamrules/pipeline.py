@@ -475,7 +475,9 @@ class Pipeline:
         name = exc.production or "(unknown)"
         self._rule_errors_by_rule[name] = self._rule_errors_by_rule.get(name, 0) + 1
         cause = exc.__cause__
-        message = f"{exc}: {type(cause).__name__}: {cause}" if cause is not None else str(exc)
+        message = str(exc)
+        if cause is not None and str(cause) not in message:  # said once
+            message = f"{message}: {type(cause).__name__}: {cause}"
         if event is None:
             log.error("rule error on a clock advance: %s", message)
             return

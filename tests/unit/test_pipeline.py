@@ -355,7 +355,8 @@ def test_a_non_json_payload_is_the_reference_rule_error(tmp_path: Path) -> None:
     with pytest.raises(RuleError) as caught:
         decision_id_of("not_json", "k", 0, [], {"x": {1, 2}})
     cause = caught.value.__cause__
-    assert dead.message == f"{caught.value}: {type(cause).__name__}: {cause}"
+    # The cause is already in the error's text: said once.
+    assert dead.message == str(caught.value) and dead.message.count(str(cause)) == 1
 
 
 def test_same_input_gives_the_same_decisions_and_ids_in_fresh_pipelines() -> None:
