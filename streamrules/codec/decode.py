@@ -299,6 +299,8 @@ def _json_problem(value: bytes, exc: orjson.JSONDecodeError) -> str:
         value.decode("utf-8")
     except UnicodeDecodeError as uexc:
         return f"not UTF-8 (byte {uexc.start})"
+    if not value:  # Kafka clients hand a tombstone (no value) on as empty bytes too
+        return "not JSON: empty record (no value: a tombstone?)"
     if not value.strip():
         return "not JSON: empty record"
     return f"not JSON: {exc}"

@@ -74,4 +74,5 @@ def test_future_event_tombstone_and_oversized_record_in_a_live_feed(
     messages = {off: r.header("message").decode() for off, r in by_offset.items()}  # type: ignore[union-attr]
     assert "more than max_future_ms (3600000 ms) ahead of the wall clock" in messages[1]
     assert "larger than max_record_bytes (2000 bytes): not decoded" in messages[4]
+    assert "tombstone" in messages[3]
     assert Counter(reasons.values()) == Counter({"future_event": 1, "invalid_json": 1, "schema": 1})
