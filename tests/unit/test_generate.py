@@ -241,3 +241,17 @@ def test_steady_orders_have_no_bursts_and_defaults_keep_them() -> None:
 
 def orjson_type(value: bytes) -> str:
     return str(decode(Record("", 0, 0, None, value)).type)
+
+
+def test_a_stream_that_ends_in_the_future_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streamrules.generate import main
+
+    out = str(tmp_path / "e.jsonl")
+    assert main(["--days", "0.01", "-o", out]) == 0  # the default start: long over
+    assert capsys.readouterr().err == ""
+    assert main(["--start", "3000-01-01T00:00:00Z", "--days", "0.01", "-o", out]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the stream ends at 3000-01-01T00:14:24+00:00" in err
+    assert "future_event" in err
