@@ -231,6 +231,7 @@ PROCESSING_SETTINGS: tuple[str, ...] = (  # the processor: `run` and `demo`
     "allowed_lateness_ms",
     "max_future_ms",
     "max_record_bytes",
+    "max_firings_per_event",
     "idle_ms",
     "batch_size",
     "batch_max_ms",

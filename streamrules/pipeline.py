@@ -104,8 +104,8 @@ class _Decisions(Listener):
         self._clock = pipeline.clock
         self.out: list[Decision] | None = None  # the current step's decisions
         self.step = 0  # the current step's number
-        self.fired = 0  # firings in the current step
-        self.max_fired = pipeline.max_firings_per_event
+        self.step_firings = 0  # firings in the current step
+        self.max_step_firings = pipeline.max_firings_per_event
         self.by_rule: dict[str, int] = {}
         self.fired: dict[str, int] = {}  # every firing, emitting or not (for the metrics)
         # base decision id -> (firings so far, event time, step).
@@ -117,11 +117,12 @@ class _Decisions(Listener):
     def on_fire(self, match: Match, result: Any) -> None:
         # Once per firing, and for most firings once per decision: Python steps count
         # here (the replay's decision path). Hence the inlined calls below.
-        self.fired += 1
-        if self.fired > self.max_fired:
+        self.step_firings += 1
+        if self.step_firings > self.max_step_firings:
             raise _FiringLimit(
-                f"more than max_firings_per_event ({self.max_fired}) firings for one event: "
-                "rules that keep re-activating themselves? The rest of its agenda was dropped",
+                f"more than max_firings_per_event ({self.max_step_firings}) firings for one "
+                "event: rules that keep re-activating themselves? The rest of its agenda was "
+                "dropped",
                 production=match.production.name,
             )
         ctx = self._ctx
@@ -348,7 +349,7 @@ class Pipeline:
         decisions = self._decisions
         decisions.out = out.decisions
         decisions.step = self._steps
-        decisions.fired = 0
+        decisions.step_firings = 0
 
     def _end_step(self) -> None:
         self._out = None
@@ -392,7 +393,7 @@ class Pipeline:
         decisions = self._decisions
         decisions.out = out.decisions
         decisions.step = self._steps
-        decisions.fired = 0
+        decisions.step_firings = 0
         # The network pauses the cyclic collector for each change and each agenda run (its
         # tokens are freed by reference counting); paused here once for the whole step,
         # those pauses cost nothing, and the collector runs between events instead.

@@ -57,10 +57,10 @@ async def _serve(settings: config.Settings, stop_when_idle_ms: int | None) -> in
     from streamrules.metrics import PrometheusMetrics, make_metrics
     from streamrules.transport.kafka import KafkaTransport
 
-    # The rules are loaded (and a bad one fails) when the app is made: before the metrics
-    # server opens its port, so that a bad start leaves nothing behind.
-    app = App(settings, KafkaTransport(settings), stop_when_idle_ms=stop_when_idle_ms)
-    app.metrics = make_metrics(settings.metrics_port)
+    metrics = make_metrics(settings.metrics_port)
+    app = App(
+        settings, KafkaTransport(settings), metrics=metrics, stop_when_idle_ms=stop_when_idle_ms
+    )
     loop = asyncio.get_running_loop()
     probes = Probes()
     probes.attach(loop, app.readiness)

@@ -360,12 +360,12 @@ def test_settings_checks(tmp_path: Path) -> None:
 def test_the_metrics_server_starts_after_the_rules_are_loaded(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import streamrules.metrics
+    import streamrules.httpserver
 
-    def never(port: int | None) -> None:
+    def never(*args: object) -> None:
         raise AssertionError("the metrics server started before the rules were checked")
 
-    monkeypatch.setattr(streamrules.metrics, "make_metrics", never)
+    monkeypatch.setattr(streamrules.httpserver, "StatusServer", never)
     code = cli.main(
         ["run", "--rules", "no.such.rules", "--metrics-port", "9", "--bootstrap-servers", "x:1"]
     )
