@@ -183,9 +183,9 @@ def build_guide() -> str:
     lines = [
         "# streamrules: the guide",
         "",
-        "Start with the [README](../README.md): what streamrules is, the quickstart, the flow,",
-        "the decision format. Each page below stands on its own; its sections are listed under",
-        "it.",
+        "Start with the README: [what streamrules is and the quickstart](readme/00-quickstart.md),",
+        "[how it works and the decision format](readme/01-overview.md). Each page below stands",
+        "on its own; its sections are listed under it.",
     ]
     for number, page in enumerate(GUIDE, 1):
         summary = page.summary[0].upper() + page.summary[1:]

@@ -4,11 +4,14 @@ without Kafka run as written, and every page of the guide is reachable from both
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ROOT / "docs" / "readme"
@@ -122,3 +125,26 @@ def test_the_quickstart_without_kafka_runs_as_written(tmp_path: Path) -> None:
     assert {"discount", "incident_escalation", "payments_hold"} <= rules
     # "summary and dead letters on stderr": the last command's summary names both.
     assert "replay: decisions" in result.stderr and "replay: dead letters" in result.stderr
+
+
+def test_the_sites_nav_is_the_guides_order() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "build_readme", ROOT / "tools" / "build_readme.py"
+    )
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    nav = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))["nav"]
+    assert [next(iter(entry)) for entry in nav] == [
+        "Contents",
+        "Quickstart",
+        "How it works",
+        "Guide",
+        "Design notes",
+    ]
+    assert nav[0] == {"Contents": "README.md"}
+    assert [nav[1]["Quickstart"], nav[2]["How it works"]] == [
+        f"readme/{name}" for name in build.README_PARTS
+    ]
+    assert nav[3]["Guide"] == [{page.title: f"readme/{page.file}"} for page in build.GUIDE]
+    assert nav[4]["Design notes"] == [{title: path} for path, title, _ in build.DESIGN_NOTES]
