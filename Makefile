@@ -14,7 +14,7 @@ TEST_BROKER = --data-dir $(TEST_BROKER_DIR) --port $(TEST_BROKER_PORT) \
 	--controller-port $(TEST_BROKER_CONTROLLER_PORT)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-unit alerts lint typecheck broker-start broker-stop demo \
+.PHONY: help install test test-unit alerts lint typecheck docs broker-start broker-stop demo \
 	bench-install bench soak compose-images compose-test
 
 help: ## list the targets
@@ -59,6 +59,9 @@ lint: ## ruff check and ruff format --check
 
 typecheck: ## mypy (strict) on streamrules/ and tests/
 	$(PYTHON) -m mypy
+
+docs: ## the documentation site (MkDocs) in build/site; strict: a broken link or anchor fails
+	$(PYTHON) -m mkdocs build --strict
 
 broker-start: ## start the local Kafka broker (127.0.0.1:9092, data in .kafka/)
 	$(STREAMRULES) broker start

@@ -2,8 +2,9 @@
 
 One place says what ``streamrules run`` (and ``produce``, ``tail``) do on a cluster with
 an authorizer, so that ``streamrules topics apply --acls PRINCIPAL`` creates exactly that,
-the README's table shows it, and the tests remove each entry in turn to prove it is
-needed. Pure data: no Kafka client here (``transport/kafka_admin.py`` sends them).
+the table in docs/readme/operations-kafka.md shows it, and the tests remove each entry in
+turn to prove it is needed. Pure data: no Kafka client here (``transport/kafka_admin.py``
+sends them).
 
 What ``run`` does and the permission Kafka checks for it:
 

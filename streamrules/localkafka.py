@@ -56,7 +56,8 @@ DEFAULT_DATA_DIR = REPO_ROOT / ".kafka"
 DEFAULT_HEAP = "-Xms512m -Xmx1g"
 MIN_JAVA = 17
 
-# Environment variables understood by BrokerConfig.from_env (documented in the README).
+# Environment variables understood by BrokerConfig.from_env (documented in
+# docs/readme/operations-kafka.md).
 ENV_PORT = "STREAMRULES_BROKER_PORT"
 ENV_CONTROLLER_PORT = "STREAMRULES_BROKER_CONTROLLER_PORT"
 ENV_DATA_DIR = "STREAMRULES_BROKER_DATA_DIR"

@@ -1,5 +1,5 @@
 """The JSON Schemas in topics/schemas: valid, consistent with the contract, the codec and
-the README fragment's examples."""
+the examples of the documentation (the events page of the guide, and the README's decision)."""
 
 from __future__ import annotations
 
@@ -88,8 +88,13 @@ def test_contract_section1_examples_are_valid() -> None:
         decode(Record("", 0, 0, None, orjson.dumps(example)))
 
 
-def readme_examples() -> list[dict[str, object]]:
-    text = (ROOT / "docs" / "readme" / "events-and-replay.md").read_text()
+# The guide's page on events and decisions, and the README's part that shows a decision.
+EVENTS_PAGE = "events-and-replay.md"
+OVERVIEW = "01-overview.md"
+
+
+def readme_examples(page: str = EVENTS_PAGE) -> list[dict[str, object]]:
+    text = (ROOT / "docs" / "readme" / page).read_text()
     found = []
     for block in re.findall(r"```json\n(.*?)```", text, re.S):
         for line in block.strip().splitlines():
@@ -108,10 +113,16 @@ def test_readme_fragment_examples_validate() -> None:
     assert seen >= {*event_types(), "decision"}
 
 
-def test_readme_decision_example_has_its_real_id() -> None:
+def test_readme_overview_decision_validates() -> None:
+    (example,) = readme_examples(OVERVIEW)
+    jsonschema.Draft7Validator(load(SCHEMAS_DIR / "decision.json")).validate(example)
+
+
+@pytest.mark.parametrize("page", [EVENTS_PAGE, OVERVIEW])
+def test_readme_decision_example_has_its_real_id(page: str) -> None:
     from streamrules.codec import Decision, parse_rfc3339
 
-    (example,) = [e for e in readme_examples() if "decision_id" in e]
+    (example,) = [e for e in readme_examples(page) if "decision_id" in e]
     payload = example["payload"]
     facts = [(f["type"], f["id"]) for f in example["facts"]]  # type: ignore[attr-defined]
     ms = parse_rfc3339(str(example["event_time"]))[1]
