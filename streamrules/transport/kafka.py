@@ -465,17 +465,24 @@ async def _send_all(
                 if _append(batch, r):
                     continue
                 # The batch is full: off it goes, the record starts the next one.
-                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                futures.append(await _send_batch(producer, batch, topic, partition))
                 batch = producer.create_batch()
                 if not _append(batch, r):
                     # Larger than a batch on its own: the producer's path (and its error).
                     futures.append(await _send_one(producer, r, partition))
                     batch = producer.create_batch()
             if batch.record_count():
-                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                futures.append(await _send_batch(producer, batch, topic, partition))
     except KafkaError as exc:
         raise _send_failed(exc) from None
     await wait_acked(futures)
+
+
+async def _send_batch(producer: AIOKafkaProducer, batch: Any, topic: str, partition: int) -> Any:
+    # Closed, a batch is complete: the sender takes it at once instead of waiting out the
+    # producer's linger (nothing more would come), and no producer.send() can join it.
+    batch.close()
+    return await producer.send_batch(batch, topic, partition=partition)
 
 
 def _append(batch: Any, r: OutRecord) -> bool:
