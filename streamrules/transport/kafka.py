@@ -413,6 +413,7 @@ class _Partitions:
 
     def __init__(self) -> None:
         self._counts: dict[str, list[int]] = {}
+        self._available: dict[str, list[int]] = {}
         self._keys: dict[str, dict[bytes, int]] = {}
 
     async def refresh(self, producer: AIOKafkaProducer, topic: str) -> None:
@@ -421,11 +422,14 @@ class _Partitions:
         if self._counts.get(topic) != partitions:
             self._counts[topic] = partitions
             self._keys[topic] = {}
+        # A record without a key goes to a partition with a leader, as send() does.
+        available = producer.client.cluster.available_partitions_for_topic(topic)
+        self._available[topic] = sorted(available or partitions)
 
     def of(self, topic: str, key: bytes | None) -> int:
         partitions = self._counts[topic]
         if key is None:
-            return random.choice(partitions)
+            return random.choice(self._available[topic])
         keys = self._keys[topic]
         p = keys.get(key)
         if p is None:
