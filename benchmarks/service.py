@@ -46,6 +46,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ import orjson
 
 from streamrules.codec import Decoder, Record, parse_rfc3339
 from streamrules.errors import DecodeError
-from streamrules.generate import generate_events
+from streamrules.generate import DEFAULT_START, generate_events
 from streamrules.localkafka import BrokerConfig, LocalKafka, run_sync, with_free_ports
 from streamrules.topics import load_topics
 from streamrules.transport import kafka_admin
@@ -355,12 +356,17 @@ def live(
 
 # -- 3. sustained --------------------------------------------------------------------
 def _chunks(names: dict[str, str], size: int) -> Iterator[list[Item]]:
-    """An endless generated stream in chunks of ``size`` (each sorted by event time)."""
-    stream = generate_events(44, days=100_000, orders_per_hour=600, order_bursts=False)
-    while True:
-        chunk = [(names[t], k, v) for t, k, v in itertools.islice(stream, size)]
-        if not chunk:
-            return
+    """An endless generated stream in chunks of about ``size`` records: consecutive
+    stretches of event time, each generated on its own (the generator plans a whole
+    stretch up front), orders at a steady rate, in the generator's delivery order."""
+    days = size / 14_600  # ~14,600 records a simulated day at 600 orders an hour
+    start = DEFAULT_START
+    for k in itertools.count():
+        items = generate_events(
+            44 + k, start=start, days=days, orders_per_hour=600, order_bursts=False
+        )
+        chunk = [(names[t], key, v) for t, key, v in items]
+        start += timedelta(days=days)
         yield chunk
 
 
@@ -392,10 +398,12 @@ def sustained(
     next_print = t0 + 30
     fed = 0
     chunk_s = 30
-    for chunk in _chunks(names, rate * chunk_s):
-        if time.monotonic() - t0 >= minutes * 60:
-            break
+    chunks = _chunks(names, rate * chunk_s)
+    chunk = next(chunks, None)
+    while chunk is not None and time.monotonic() - t0 < minutes * 60:
         feed = start_feed(tmp, bootstrap, chunk, rate)
+        sent = len(chunk)
+        chunk = next(chunks, None)  # the next one is made while this one is fed
         while feed.poll() is None:
             time.sleep(0.5)
             if time.monotonic() >= next_print:
@@ -410,7 +418,7 @@ def sustained(
                 rows.append(row)
                 print(orjson.dumps(row).decode(), flush=True)
         finish_feed(feed)
-        fed += len(chunk)
+        fed += sent
     svc.proc.terminate()
     svc.wait(120)
     watch.stop()
