@@ -4,11 +4,12 @@
 consumer group member over the input topics (``enable_auto_commit=False``) and a producer
 of decisions and dead letters.
 
-- At-least-once: every record of a batch is sent, every send future awaited (the broker
-  acknowledged with ``acks=all``, idempotent producer), then the batch's offsets are
-  committed explicitly for the partitions still owned. A commit that a rebalance makes
-  fail is logged and dropped, never retried in a loop: the new owner re-reads from the
-  last committed offset.
+- At-least-once: the records of a batch are sent as one producer batch per partition
+  (aiokafka's batch API, partitions as the default partitioner chooses them), every
+  batch's future awaited (the broker acknowledged with ``acks=all``, idempotent
+  producer), then the batch's offsets are committed explicitly for the partitions still
+  owned. A commit that a rebalance makes fail is logged and dropped, never retried in a
+  loop: the new owner re-reads from the last committed offset.
 - Exactly-once: decisions, dead letters and offsets in one transaction
   (``send_offsets_to_transaction``). aiokafka lacks KIP-447 (no group generation in the
   transactional offset commit), so zombies are fenced by the transactional id alone, the
