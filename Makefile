@@ -15,7 +15,7 @@ TEST_BROKER = --data-dir $(TEST_BROKER_DIR) --port $(TEST_BROKER_PORT) \
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-unit alerts lint typecheck docs broker-start broker-stop demo \
-	bench-install bench soak compose-images compose-test
+	bench-install bench bench-service soak compose-images compose-test
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -86,6 +86,10 @@ bench-install: ## install the peer engines for the benchmarks (experta needs fro
 
 bench: bench-install ## the benchmarks, streamrules against its peers in one run: python -m benchmarks
 	$(PYTHON) -m benchmarks
+
+bench-service: install ## the Kafka service against the raw Kafka ceiling, live latency (private broker)
+	$(PYTHON) -m pip install -q -e '.[fast]'
+	$(PYTHON) -m benchmarks.service
 
 soak: install ## the replay soak (1,000,000 orders; facts live and RSS per simulated hour)
 	$(PYTHON) -m benchmarks.soak

@@ -37,6 +37,8 @@ from typing import Any
 
 from streamrules.codec import Decision, Decoder, Event, Record, dead_letter_headers, parse_rfc3339
 from streamrules.codec.decode import wall_clock_ms
+from streamrules.codec.events import positional_maker
+from streamrules.codec.timefmt import parse_event_time
 from streamrules.config import Settings
 from streamrules.errors import DecodeError
 from streamrules.merge import Buffered, EventTimeMerger
@@ -59,6 +61,7 @@ _CHUNK = 200
 _FETCH_TIMEOUT_MS = 200
 # How often the broker's state (the transport's probe) is looked at for logs and metrics.
 _WATCH_INTERVAL_S = 0.5
+_make_out = positional_maker(OutRecord)  # one per decision: the hot path
 
 
 def _monotonic_ms() -> int:
@@ -440,13 +443,15 @@ class App:
     def _emit(self, result: StepResult, out: list[OutRecord]) -> None:
         s = self.settings
         for d in result.decisions:
+            # The decision's time is format_ms output: the decoder's cached parser takes it.
+            times = parse_event_time(d.event_time) or parse_rfc3339(d.event_time)
             out.append(
-                OutRecord(
+                _make_out(
                     s.decisions_topic,
                     d.key.encode(),
                     d.to_json(),
                     (("rule", d.rule.encode()), ("decision_id", d.decision_id.encode())),
-                    parse_rfc3339(d.event_time)[1],
+                    times[1],
                 )
             )
             self.stats.decisions += 1

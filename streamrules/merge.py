@@ -111,6 +111,7 @@ class EventTimeMerger(Generic[T]):
     def _head(self, now_ms: int) -> _Partition[T] | None:
         """The partition whose head goes next, or None if the merge must wait."""
         best: Buffered[T] | None = None
+        best_ts = 0
         best_part: _Partition[T] | None = None
         blocked = False
         idle_ms = self.idle_ms
@@ -127,10 +128,17 @@ class EventTimeMerger(Generic[T]):
                     blocked = True
                 continue
             head = queue[0]
-            if head.ts_ms is None:
+            ts = head.ts_ms
+            if ts is None:
                 return part
-            if best is None or head.sort_key() < best.sort_key():
-                best, best_part = head, part
+            # Once per partition per record: the event times decide, the full sort key
+            # only on a tie.
+            if (
+                best is None
+                or ts < best_ts
+                or (ts == best_ts and head.sort_key() < best.sort_key())
+            ):
+                best, best_ts, best_part = head, ts, part
         return None if blocked else best_part
 
     def pop(self, now_ms: int) -> Buffered[T] | None:

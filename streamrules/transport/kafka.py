@@ -4,11 +4,12 @@
 consumer group member over the input topics (``enable_auto_commit=False``) and a producer
 of decisions and dead letters.
 
-- At-least-once: every record of a batch is sent, every send future awaited (the broker
-  acknowledged with ``acks=all``, idempotent producer), then the batch's offsets are
-  committed explicitly for the partitions still owned. A commit that a rebalance makes
-  fail is logged and dropped, never retried in a loop: the new owner re-reads from the
-  last committed offset.
+- At-least-once: the records of a batch are sent as one producer batch per partition
+  (aiokafka's batch API, partitions as the default partitioner chooses them), every
+  batch's future awaited (the broker acknowledged with ``acks=all``, idempotent
+  producer), then the batch's offsets are committed explicitly for the partitions still
+  owned. A commit that a rebalance makes fail is logged and dropped, never retried in a
+  loop: the new owner re-reads from the last committed offset.
 - Exactly-once: decisions, dead letters and offsets in one transaction
   (``send_offsets_to_transaction``). aiokafka lacks KIP-447 (no group generation in the
   transactional offset commit), so zombies are fenced by the transactional id alone, the
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import random
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,9 +45,11 @@ from aiokafka.errors import (
     TransactionalIdAuthorizationFailed,
 )
 from aiokafka.helpers import create_ssl_context
+from aiokafka.partitioner import murmur2
 
 from streamrules.acls import transactional_id_prefix
 from streamrules.codec import Record
+from streamrules.codec.events import positional_maker
 from streamrules.config import Settings
 from streamrules.errors import TransportError
 from streamrules.transport import kafka_admin, kafka_errors
@@ -63,6 +67,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _LOOKUP_TIMEOUT_MS = 5_000
+_make_record = positional_maker(Record)  # one per fetched record: the hot path
+# The producer's batch size (bytes): a batch of the service's decisions for one partition
+# goes in one produce request (aiokafka's default, 16 KiB, is about 40 decisions).
+_BATCH_BYTES = 256 * 1024
 # The broker probe: how often the service asks whether the broker answers, and how long
 # an answer may take.
 _PROBE_INTERVAL_S = 2.0
@@ -182,6 +190,7 @@ class KafkaTransport:
         self._broker_up = True
         self._prober: asyncio.Task[None] | None = None
         self._closing = False
+        self._partitions = _Partitions()
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self, on_revoked: RebalanceCallback, on_assigned: RebalanceCallback) -> None:
@@ -235,6 +244,7 @@ class KafkaTransport:
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
+            max_batch_size=_BATCH_BYTES,
             **extra,
             **client_options(s),
         )
@@ -328,13 +338,26 @@ class KafkaTransport:
             refused = _read_refused(self.settings, exc)
             raise refused or TransportError(f"fetching from Kafka failed: {exc}") from None
         out: list[Record] = []
+        append = out.append
         for ktp, msgs in batches.items():
-            tp = _tp(ktp)
+            if not msgs:
+                continue
+            topic, partition = ktp.topic, ktp.partition
+            # Once per record: the maker, and no header tuple built for the common record
+            # without headers.
             for m in msgs:
-                headers = tuple((k, bytes(v or b"")) for k, v in (m.headers or ()))
-                out.append(Record(m.topic, m.partition, m.offset, m.key, m.value or b"", headers))
-            if msgs:
-                self._next[tp] = msgs[-1].offset + 1
+                headers = m.headers
+                append(
+                    _make_record(
+                        topic,
+                        partition,
+                        m.offset,
+                        m.key,
+                        m.value or b"",
+                        tuple([(k, bytes(v or b"")) for k, v in headers]) if headers else (),
+                    )
+                )
+            self._next[(topic, partition)] = msgs[-1].offset + 1
         return out
 
     def _end(self, tp: TopicPartition) -> int | None:
@@ -417,7 +440,7 @@ class KafkaTransport:
             return
         if self._producer is None:
             raise TransportError("the Kafka transport is not started")
-        await _send_all(self._producer, records)
+        await _send_all(self._producer, records, self._partitions)
         await self._commit(offsets)
 
     async def _deliver_transaction(
@@ -428,7 +451,7 @@ class KafkaTransport:
     ) -> None:
         await producer.begin_transaction()
         try:
-            await _send_all(producer, records)
+            await _send_all(producer, records, self._partitions)
             if offsets:
                 await producer.send_offsets_to_transaction(
                     {_ktp(tp): off for tp, off in offsets.items()}, self.settings.group_id
@@ -503,19 +526,77 @@ async def wait_acked(futures: Sequence[asyncio.Future[Any]]) -> None:
         raise _send_failed(exc) from None
 
 
-async def _send_all(producer: AIOKafkaProducer, records: Sequence[OutRecord]) -> None:
-    futures = []
+class _Partitions:
+    """Which partition a record goes to: aiokafka's default partitioner (murmur2 of the
+    key; a random partition without one), with each key's partition remembered (bounded),
+    since ``_send_all`` fills one batch per partition itself."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, list[int]] = {}
+        self._available: dict[str, list[int]] = {}
+        self._keys: dict[str, dict[bytes, int]] = {}
+
+    async def refresh(self, producer: AIOKafkaProducer, topic: str) -> None:
+        # Metadata the producer already has: no request, unless the topic is new to it.
+        partitions = sorted(await producer.partitions_for(topic))
+        if self._counts.get(topic) != partitions:
+            self._counts[topic] = partitions
+            self._keys[topic] = {}
+        # A record without a key goes to a partition with a leader, as send() does.
+        available = producer.client.cluster.available_partitions_for_topic(topic)
+        self._available[topic] = sorted(available or partitions)
+
+    def of(self, topic: str, key: bytes | None) -> int:
+        partitions = self._counts[topic]
+        if key is None:
+            return random.choice(self._available[topic])
+        keys = self._keys[topic]
+        p = keys.get(key)
+        if p is None:
+            if len(keys) >= _KEYS_REMEMBERED:
+                keys.clear()
+            p = keys[key] = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+        return p
+
+
+_KEYS_REMEMBERED = 100_000
+
+
+async def _send_all(
+    producer: AIOKafkaProducer, records: Sequence[OutRecord], partitions: _Partitions
+) -> None:
+    """Send ``records`` and wait until the broker acknowledged all of them.
+
+    One batch per partition (aiokafka's batch API: ``create_batch``/``send_batch``), each
+    partition's records in the given order: one future and one await per batch rather
+    than per record, and the partitions chosen as ``producer.send`` would."""
+    by_partition: dict[tuple[str, int], list[OutRecord]] = {}
+    futures: list[asyncio.Future[Any]] = []
     try:
+        for topic in {r.topic for r in records}:
+            await partitions.refresh(producer, topic)
+        of = partitions.of
         for r in records:
-            futures.append(
-                await producer.send(
-                    r.topic,
-                    r.value,
-                    key=r.key,
-                    headers=list(r.headers),
-                    timestamp_ms=r.timestamp_ms,
-                )
-            )
+            tp = (r.topic, of(r.topic, r.key))
+            group = by_partition.get(tp)
+            if group is None:
+                by_partition[tp] = [r]
+            else:
+                group.append(r)
+        for (topic, partition), group in by_partition.items():
+            batch = producer.create_batch()
+            for r in group:
+                if _append(batch, r):
+                    continue
+                # The batch is full: off it goes, the record starts the next one.
+                futures.append(await _send_batch(producer, batch, topic, partition))
+                batch = producer.create_batch()
+                if not _append(batch, r):
+                    # Larger than a batch on its own: the producer's path (and its error).
+                    futures.append(await _send_one(producer, r, partition))
+                    batch = producer.create_batch()
+            if batch.record_count():
+                futures.append(await _send_batch(producer, batch, topic, partition))
     except (KafkaError, AssertionError) as exc:
         # A send fails because an earlier one did: a batch refused (no WRITE ACL, ...)
         # leaves a transaction in error, and aiokafka's next send only asserts. The cause
@@ -529,6 +610,31 @@ async def _send_all(producer: AIOKafkaProducer, records: Sequence[OutRecord]) ->
             raise
         raise _send_failed(cause) from None
     await wait_acked(futures)
+
+
+async def _send_batch(producer: AIOKafkaProducer, batch: Any, topic: str, partition: int) -> Any:
+    # Closed, a batch is complete: the sender takes it at once instead of waiting out the
+    # producer's linger (nothing more would come), and no producer.send() can join it.
+    batch.close()
+    return await producer.send_batch(batch, topic, partition=partition)
+
+
+def _append(batch: Any, r: OutRecord) -> bool:
+    return (
+        batch.append(timestamp=r.timestamp_ms, key=r.key, value=r.value, headers=list(r.headers))
+        is not None
+    )
+
+
+async def _send_one(producer: AIOKafkaProducer, r: OutRecord, partition: int) -> Any:
+    return await producer.send(
+        r.topic,
+        r.value,
+        key=r.key,
+        partition=partition,
+        headers=list(r.headers),
+        timestamp_ms=r.timestamp_ms,
+    )
 
 
 class KafkaProducerClient:
