@@ -94,6 +94,8 @@ async def _serve(settings: config.Settings, stop_when_idle_ms: int | None) -> in
             "rules": list(settings.rules),
         },
     )
+    # Every setting, for a debugging session; repr(Settings) leaves secrets out.
+    log.debug("settings: %r", settings)
     try:
         await app.run()
     finally:

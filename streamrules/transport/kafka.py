@@ -38,6 +38,7 @@ from aiokafka.errors import (
     GroupAuthorizationFailedError,
     IllegalGenerationError,
     InvalidTimestampError,
+    InvalidTxnState,
     KafkaConnectionError,
     KafkaError,
     RebalanceInProgressError,
@@ -520,10 +521,17 @@ def _send_failed(exc: KafkaError) -> TransportError:
 
 async def wait_acked(futures: Sequence[asyncio.Future[Any]]) -> None:
     """Wait until the broker acknowledged every send; a refusal becomes TransportError."""
-    try:
-        await asyncio.gather(*futures)
-    except KafkaError as exc:
-        raise _send_failed(exc) from None
+    done = await asyncio.gather(*futures, return_exceptions=True)
+    errors = [e for e in done if isinstance(e, BaseException)]
+    if not errors:
+        return
+    refusals = [e for e in errors if isinstance(e, KafkaError)]
+    if not refusals:
+        raise errors[0]
+    # In a transaction, one refused batch (no WRITE ACL, ...) fails the other batches with
+    # InvalidTxnState, whichever completes first: the refusal is what says why.
+    cause = next((e for e in refusals if not isinstance(e, InvalidTxnState)), refusals[0])
+    raise _send_failed(cause) from None
 
 
 class _Partitions:
