@@ -477,6 +477,19 @@ async def create_acls(
         return await _create_acls(admin, acls, wait_s)
 
 
+def _binding(a: Acl) -> tuple[Any, ...]:
+    """The fields of an ALLOW binding, as create and delete requests both take them."""
+    return (
+        _RESOURCE_CODES[a.resource_type],
+        a.resource_name,
+        _PATTERN_CODES[a.pattern],
+        a.principal,
+        a.host,
+        _OPERATION_CODES[a.operation],
+        _ALLOW,
+    )
+
+
 async def _create_acls(admin: AIOKafkaAdminClient, acls: Sequence[Acl], wait_s: float) -> list[Acl]:
     principals = sorted({a.principal for a in acls})
     have = {a for p in principals for a in await _describe_acls(admin, p)}
@@ -484,15 +497,7 @@ async def _create_acls(admin: AIOKafkaAdminClient, acls: Sequence[Acl], wait_s: 
     for a in todo:
         response = await _acl_request(
             admin,
-            CreateAclsRequest(
-                _RESOURCE_CODES[a.resource_type],
-                a.resource_name,
-                _PATTERN_CODES[a.pattern],
-                a.principal,
-                a.host,
-                _OPERATION_CODES[a.operation],
-                _ALLOW,
-            ),
+            CreateAclsRequest(*_binding(a)),
         )
         for entry in response.to_object()["creation_responses"]:
             _raise_for(entry["error_code"], f"create ACL {a}", entry.get("error_message"))
@@ -508,15 +513,7 @@ async def delete_acls(
         for a in acls:
             response = await _acl_request(
                 admin,
-                DeleteAclsRequest(
-                    _RESOURCE_CODES[a.resource_type],
-                    a.resource_name,
-                    _PATTERN_CODES[a.pattern],
-                    a.principal,
-                    a.host,
-                    _OPERATION_CODES[a.operation],
-                    _ALLOW,
-                ),
+                DeleteAclsRequest(*_binding(a)),
             )
             for entry in response.to_object()["filter_responses"]:
                 _raise_for(entry["error_code"], f"delete ACL {a}", entry.get("error_message"))
