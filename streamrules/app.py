@@ -41,6 +41,8 @@ from streamrules.codec.events import positional_maker
 from streamrules.codec.timefmt import parse_event_time
 from streamrules.config import Settings
 from streamrules.errors import DecodeError
+from streamrules.facts.types import is_global_type
+from streamrules.frontier import Frontier
 from streamrules.merge import Buffered, EventTimeMerger
 from streamrules.metrics import Metrics
 from streamrules.pipeline import (
@@ -76,6 +78,8 @@ class AppStats:
     decisions: int = 0
     dead_letters: int = 0
     suppressed: int = 0
+    # Decisions on global facts only that another instance publishes (not this one's).
+    not_owned: int = 0
     rebuilds: int = 0
     rebuild_records: int = 0
     decisions_by_rule: dict[str, int] = field(default_factory=dict)
@@ -129,6 +133,10 @@ class App:
         # The partitions working memory was rebuilt for, and where each was re-read from.
         self._held: frozenset[TopicPartition] = frozenset()
         self._started_at: dict[TopicPartition, int] = {}
+        # Publication frontiers (frontier.py) per owned partition: as the rebuild found
+        # them committed (what the previous owners published), and as committed since.
+        self._inherited: dict[TopicPartition, Frontier] = {}
+        self._frontiers: dict[TopicPartition, Frontier] = {}
         self.metrics.pipeline(self.pipeline)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -229,7 +237,7 @@ class App:
             self._last_activity = now
             return False
         if not self.broker_reachable or any(
-            self.transport.behind(tp) for tp in self.transport.assignment()
+            self.transport.behind(tp) for tp in self.transport.inputs()
         ):
             # Input may be waiting on a broker that does not answer: not idle.
             self._last_activity = now
@@ -279,12 +287,15 @@ class App:
         of rebuilding (the sticky assignor keeps most partitions in place)."""
         if assigned != self._held or not assigned:
             return False
+        inputs = self.transport.inputs()
+        if not inputs <= self._started_at.keys():
+            return False  # a global partition not read before
         committed = await self.transport.committed(assigned)
         if any(committed[tp] != self._committed.get(tp) for tp in assigned):
             return False  # another member owned them meanwhile
-        self._merger.assign(assigned)
+        self._merger.assign(inputs)
         self._merger.clear()  # fetched but not processed: fetched again
-        for tp in sorted(assigned):
+        for tp in sorted(inputs):
             self.transport.seek(tp, self._processed.get(tp, self._started_at[tp]))
         self._last_activity = self.clock()
         log.info("same partitions assigned again: working memory kept, no rebuild")
@@ -302,28 +313,49 @@ class App:
         # next rebalance (modules, rules, the network) leaves the cyclic collector's reach.
         gc.unfreeze()
         freeze_startup_objects()
-        self._merger.assign(assigned)
+        inputs = self.transport.inputs()
+        self._merger.assign(inputs)
         self._merger.clear()
         self._processed = {}
-        committed = await self.transport.committed(assigned)
-        self._committed = {tp: c for tp, c in committed.items() if c is not None}
+        found = await self.transport.committed_metadata(inputs)
+        committed = {tp: c[0] for tp, c in found.items() if c is not None}
+        self._committed = {tp: c for tp, c in committed.items() if tp in assigned}
         self._resume = {tp: c for tp, c in self._committed.items() if c > 0}
-        begin = await self.transport.beginning(assigned)
-        start = {tp: self._committed.get(tp, begin[tp]) for tp in assigned}
-        stamps = [await self.transport.timestamp_before(tp, c) for tp, c in self._resume.items()]
-        known = [s for s in stamps if s is not None]
-        if known:
+        # What the previous owners of these partitions published (their frontiers).
+        self._inherited = {
+            tp: Frontier.decode(tp, *c)
+            for tp, c in found.items()
+            if c is not None and tp in assigned
+        }
+        self._frontiers = dict(self._inherited)
+        begin = await self.transport.beginning(inputs)
+        # A partition of its own is read on from its commit; a global one from where its
+        # owner committed (before the horizon below lowers both).
+        start = {tp: committed.get(tp, begin[tp]) for tp in inputs}
+        marks = [f.watermark_ms for f in self._inherited.values() if f.watermark_ms is not None]
+        if marks:
+            newest: int | None = max(marks)
+        else:  # commits without a frontier (an older version): the records tell the time
+            stamps = [
+                await self.transport.timestamp_before(tp, c) for tp, c in committed.items() if c > 0
+            ]
+            known = [t for t in stamps if t is not None]
+            newest = max(known) if known else None
+        if newest is not None:
             # Each topic from as far back as its facts can matter, so that the work follows
             # what is live (an hour of orders), not what the topics retain.
-            newest = max(known)
             for topic, horizon in self._horizons().items():
-                tps = [tp for tp in assigned if tp[0] == topic]
-                found = await self.transport.offsets_for_time(tps, newest - horizon)
+                tps = [tp for tp in inputs if tp[0] == topic]
+                at_horizon = await self.transport.offsets_for_time(tps, newest - horizon)
                 for tp in tps:
-                    at = found.get(tp)
+                    at = at_horizon.get(tp)
                     if at is not None and at < start[tp]:
                         start[tp] = max(at, begin[tp])
-        for tp in sorted(assigned):
+                    elif at is not None and tp not in assigned and tp not in committed:
+                        # Global, never committed: its owner publishes what is older;
+                        # only the facts that can still matter are needed here.
+                        start[tp] = max(at, begin[tp])
+        for tp in sorted(inputs):
             self.transport.seek(tp, start[tp])
         self._held, self._started_at = assigned, start
         replay = sum(self._resume.get(tp, start[tp]) - start[tp] for tp in assigned)
@@ -367,7 +399,7 @@ class App:
             self.metrics.records_in(tp[0], tp[1], n)
         if decoded:
             self.metrics.decoded(decoded)
-        for tp in self.transport.assignment():
+        for tp in self.transport.inputs():
             merger.set_behind(tp, self.transport.behind(tp))
 
     async def _step(self, *, drain: bool) -> None:
@@ -398,13 +430,17 @@ class App:
             else:
                 result = pipeline.process(b.item)
             self.stats.records += 1
-            if b.offset < self._resume.get(tp, 0):
-                self.stats.suppressed += len(result.decisions) + len(result.dead_letters)
-            else:
-                self._emit(result, out)
-                if result.decisions:
-                    decided.extend(result.decisions)
-                    causes.extend([b.ts_ms or 0] * len(result.decisions))
+            if result.dead_letters:
+                # A record's dead letter is its owner's to publish, once.
+                if tp in self.transport.assignment() and b.offset >= self._resume.get(tp, 0):
+                    self._emit_dead(result.dead_letters, out)
+                else:
+                    self.stats.suppressed += len(result.dead_letters)
+            if result.decisions:
+                for d in self._publishable(result, b):
+                    self._emit_decision(d, out)
+                    decided.append(d)
+                    causes.append(b.ts_ms or 0)
             if b.ts_ms is not None and b.ts_ms > stamps.get(tp, -(2**63)):
                 stamps[tp] = b.ts_ms
             self._processed[tp] = b.offset + 1
@@ -414,11 +450,21 @@ class App:
                 if clock() >= deadline:
                     break
 
-        offsets = {
-            tp: off for tp, off in self._processed.items() if off > self._committed.get(tp, -1)
-        }
+        offsets: dict[TopicPartition, int] = {}
+        metadata: dict[TopicPartition, str] = {}
+        if done:
+            # Every owned partition is committed with this instance's frontier, also those
+            # whose offset did not move: the frontier did (global partitions, the clock).
+            own = Frontier(pipeline.watermark_ms, self._processed)
+            for tp in self.transport.assignment():
+                off = max(self._processed.get(tp, -1), self._committed.get(tp, -1))
+                if off < 0:
+                    off = self._started_at.get(tp, 0)
+                frontier = self._frontiers[tp] = own.merged(self._frontiers.get(tp))
+                offsets[tp] = off
+                metadata[tp] = frontier.encode()
         if out or offsets:
-            await self.transport.deliver(out, offsets)
+            await self.transport.deliver(out, offsets, metadata)
             self._committed.update(offsets)
             if causes:
                 self.metrics.delivered(decided, causes)
@@ -440,25 +486,67 @@ class App:
         if done:
             self.metrics.batch_latency(time.perf_counter() - t0)
 
-    def _emit(self, result: StepResult, out: list[OutRecord]) -> None:
+    def _publishable(self, result: StepResult, b: Buffered[Event | DeadLetter]) -> list[Decision]:
+        """Which of a step's decisions this instance publishes (contract section 5).
+
+        A decision is *global* when the clock or an incident caused it and all its facts
+        are of global types (incidents): every instance fires it, and the owner of the
+        incidents partition its key hashes to publishes it. Any other decision fired here
+        is this instance's: it holds the order. Either way it is not published again when
+        the frontier its home partition was committed with says it was (frontier.py).
+        """
         s = self.settings
+        tp = (b.topic, b.partition)
+        timed = result.timed
+        owned = self.transport.assignment()
+        out: list[Decision] = []
         for d in result.decisions:
-            # The decision's time is format_ms output: the decoder's cached parser takes it.
-            times = parse_event_time(d.event_time) or parse_rfc3339(d.event_time)
-            out.append(
-                _make_out(
-                    s.decisions_topic,
-                    d.key.encode(),
-                    d.to_json(),
-                    (("rule", d.rule.encode()), ("decision_id", d.decision_id.encode())),
-                    times[1],
+            clocked = bool(timed) and any(t is d for t in timed)
+            local_cause = not clocked and b.topic == s.orders_topic
+            if not local_cause and all(is_global_type(f["type"]) for f in d.facts):
+                home = (
+                    s.incidents_topic,
+                    self.transport.partition_of(s.incidents_topic, d.key.encode()),
                 )
+                if home not in owned:
+                    self.stats.not_owned += 1
+                    continue
+            elif local_cause:
+                home = tp
+            else:  # an order's decision caused by an incident or the clock: its key's
+                home = (s.orders_topic, self.transport.partition_of(s.orders_topic, d.key.encode()))
+            inherited = self._inherited.get(home)
+            if inherited is not None and (
+                inherited.fired(_time_ms(d.event_time))
+                if clocked and inherited.watermark_ms is not None
+                else inherited.published(tp, b.offset)
+            ):
+                self.stats.suppressed += 1
+                continue
+            out.append(d)
+        return out
+
+    def _emit_decision(self, d: Decision, out: list[OutRecord]) -> None:
+        s = self.settings
+        # The decision's time is format_ms output: the decoder's cached parser takes it.
+        times = parse_event_time(d.event_time) or parse_rfc3339(d.event_time)
+        out.append(
+            _make_out(
+                s.decisions_topic,
+                d.key.encode(),
+                d.to_json(),
+                (("rule", d.rule.encode()), ("decision_id", d.decision_id.encode())),
+                times[1],
             )
-            self.stats.decisions += 1
-            by_rule = self.stats.decisions_by_rule
-            by_rule[d.rule] = by_rule.get(d.rule, 0) + 1
-            self.metrics.decision(d.rule)
-        for dl in result.dead_letters:
+        )
+        self.stats.decisions += 1
+        by_rule = self.stats.decisions_by_rule
+        by_rule[d.rule] = by_rule.get(d.rule, 0) + 1
+        self.metrics.decision(d.rule)
+
+    def _emit_dead(self, dead: list[DeadLetter], out: list[OutRecord]) -> None:
+        s = self.settings
+        for dl in dead:
             r = dl.record
             out.append(
                 OutRecord(
@@ -474,6 +562,11 @@ class App:
             self.metrics.dead_letter(dl.reason)
 
 
+def _time_ms(text: str) -> int:
+    """Epoch ms of a decision's ``event_time`` (format_ms output)."""
+    return (parse_event_time(text) or parse_rfc3339(text))[1]
+
+
 def _names(tps: frozenset[TopicPartition]) -> str:
     return ", ".join(f"{t}-{p}" for t, p in sorted(tps)) or "(none)"
 
@@ -485,6 +578,7 @@ def describe(stats: AppStats) -> dict[str, Any]:
         "decisions": stats.decisions,
         "dead_letters": stats.dead_letters,
         "suppressed": stats.suppressed,
+        "not_owned": stats.not_owned,
         "rebuilds": stats.rebuilds,
         "decisions_by_rule": dict(sorted(stats.decisions_by_rule.items())),
         "dead_letters_by_reason": dict(sorted(stats.dead_letters_by_reason.items())),

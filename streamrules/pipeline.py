@@ -85,6 +85,9 @@ class StepResult:
 
     decisions: list[Decision] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    # Those of ``decisions`` caused by the clock (an expiry or a timer falling due), not
+    # by the event itself: the service tells who already published them by event time.
+    timed: list[Decision] = field(default_factory=list)
 
 
 _make_step = positional_maker(StepResult)  # one per process() call
@@ -105,6 +108,10 @@ class _Decisions(Listener):
         self.out: list[Decision] | None = None  # the current step's decisions
         self.step = 0  # the current step's number
         self.step_firings = 0  # firings in the current step
+        # Firings of a time before this bound are late (see on_fire): the watermark as the
+        # step found it, minus the allowed lateness (None: no event yet).
+        self.late_before_ms: int | None = None
+        self.timed: list[Decision] | None = None  # while the clock fires: the step's timed
         self.max_step_firings = pipeline.max_firings_per_event
         self.by_rule: dict[str, int] = {}
         self.fired: dict[str, int] = {}  # every firing, emitting or not (for the metrics)
@@ -136,16 +143,18 @@ class _Decisions(Listener):
         at_ms = ctx.now_ms
         if at_ms != self._time_ms:  # one event's decisions share one formatted time
             self._time_ms, self._time_text = at_ms, format_ms(at_ms)
-        # A firing of a time already behind watermark - lateness (only the clock's: a timer
-        # a rule set in the past) is told apart by the watermark, and its counter kept by
-        # it: counters are dropped once their time is that far behind (see _prune), yet
-        # the same past time may fire again later.
-        clock = self._clock
-        watermark = clock.watermark_ms
+        # A firing of a time already behind watermark - lateness *as the step found it*
+        # (only the clock's: a timer or expiry a rule set in the past) is told apart by
+        # the watermark, and its counter kept by it: counters are dropped once their time
+        # is that far behind (see _prune), yet the same past time may fire again later.
+        # A timer that falls due as the watermark moves on is not late, however far the
+        # step moves it: its id does not depend on how many events an instance saw in
+        # between (several instances, each with its own orders, give the ids replay gives).
         late: int | None = None
         kept_ms = at_ms
-        if watermark is not None and at_ms < watermark - clock.allowed_lateness_ms:
-            late = kept_ms = watermark
+        late_before = self.late_before_ms
+        if late_before is not None and at_ms < late_before:
+            late = kept_ms = self._clock.watermark_ms or at_ms  # set: an event came first
         out = self.out
         by_rule = self.by_rule
         default = None  # the match's facts, made once for all its emissions
@@ -185,14 +194,19 @@ class _Decisions(Listener):
                 did = decision_id_of(rule, key, at_ms, refs, payload, seen[0], late)
             by_rule[rule] = by_rule.get(rule, 0) + 1
             if out is not None:
-                out.append(_make_decision(did, rule, key, self._time_text, payload, objects))
+                decision = _make_decision(did, rule, key, self._time_text, payload, objects)
+                out.append(decision)
+                if self.timed is not None:
+                    self.timed.append(decision)
 
     def _prune(self) -> None:
-        # A counter's time is its firing's event time, at least watermark - lateness when
-        # it fired (an admitted event's ts, or a due time on the clock), or for a late
-        # clock firing the watermark then. No later firing can have the same base id once
-        # that time is behind watermark - lateness: an on-time firing's event time is not,
-        # and a late one's id holds a watermark, which never moves back. Hence counters
+        # A counter's time is its firing's event time, at least watermark - lateness as
+        # its step found the watermark (an admitted event's ts, or a due time on the
+        # clock), or for a late clock firing the watermark then. No later firing can have
+        # the same base id once that time is behind watermark - lateness: a later step
+        # finds the watermark at least where it is now, so an on-time firing's time is
+        # not that far behind, and a late one's id holds a watermark, which never moves
+        # back. Hence counters
         # behind watermark - lateness (with a margin), from earlier steps, are dead weight.
         watermark = self._clock.watermark_ms or 0
         horizon = watermark - self._clock.allowed_lateness_ms - _OCCURRENCE_HORIZON_MS
@@ -266,7 +280,7 @@ class Pipeline:
 
     def process(self, item: Record | Event) -> StepResult:
         """Process one record or event: the decisions and dead letters it causes."""
-        out = _make_step([], [])
+        out = _make_step([], [], [])
         self._process_into(item, out)
         return out
 
@@ -350,6 +364,10 @@ class Pipeline:
         decisions.out = out.decisions
         decisions.step = self._steps
         decisions.step_firings = 0
+        watermark = self.clock.watermark_ms
+        decisions.late_before_ms = (
+            None if watermark is None else watermark - self.clock.allowed_lateness_ms
+        )
 
     def _end_step(self) -> None:
         self._out = None
@@ -394,6 +412,9 @@ class Pipeline:
         decisions.out = out.decisions
         decisions.step = self._steps
         decisions.step_firings = 0
+        decisions.late_before_ms = (
+            None if watermark is None else watermark - clock.allowed_lateness_ms
+        )
         # The network pauses the cyclic collector for each change and each agenda run (its
         # tokens are freed by reference counting); paused here once for the whole step,
         # those pauses cost nothing, and the collector runs between events instead.
@@ -432,20 +453,26 @@ class Pipeline:
         memory, ctx, net = self.memory, self.ctx, self.net
         pop = memory.index.pop_entry
         remove_fact, run = net.remove_fact, net.run
-        while (due := pop(watermark)) is not None:
-            at_ms, kind, fact = due
-            ctx.now_ms = at_ms
-            if kind == EXPIRE:
-                remove_fact(fact)
-            else:
-                memory.insert_ephemeral(fact)
-            try:
-                run()
-            except RuleError as exc:
-                self._run_after_error(exc, event)
-            if memory.has_ephemeral():
-                memory.end_ephemeral()
-                self._run(event)
+        decisions = self._decisions
+        out = self._out
+        decisions.timed = None if out is None else out.timed  # what fires now is timed
+        try:
+            while (due := pop(watermark)) is not None:
+                at_ms, kind, fact = due
+                ctx.now_ms = at_ms
+                if kind == EXPIRE:
+                    remove_fact(fact)
+                else:
+                    memory.insert_ephemeral(fact)
+                try:
+                    run()
+                except RuleError as exc:
+                    self._run_after_error(exc, event)
+                if memory.has_ephemeral():
+                    memory.end_ephemeral()
+                    self._run(event)
+        finally:
+            decisions.timed = None
 
     def _run(self, event: Event | None) -> None:
         try:

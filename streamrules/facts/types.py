@@ -28,6 +28,13 @@ something that happened rather than to a state:
 
 Every fact type names the field that identifies it (``id_field``); a decision lists its
 facts as ``{"type": <class name>, "id": <that field>}`` (see ``fact_id``).
+
+A fact type is *global* (``global_fact = True``) when every instance of the service holds
+all of its facts, whichever partitions it owns: the incident types are, since every
+instance reads every incidents partition (contract section 5). A decision whose facts are
+all global, and whose cause is not an order, is published by one instance only (see
+``streamrules.app``); declare a type of your own global only if its facts come from
+global facts alone.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ __all__ = [
     "fact_ref",
     "fact_refs",
     "fact_refs_and_objects",
+    "is_global_type",
 ]
 
 ORDER_TTL_MS = 60 * 60 * 1000
@@ -69,18 +77,42 @@ class Incident(Fact):
     """An open incident, live until resolved or 7 days after it opened."""
 
     id_field: ClassVar[str] = "incident_id"
+    global_fact: ClassVar[bool] = True
 
 
 class IncidentOpened(Fact):
     """Event fact: an incident was opened (duplicates never make one)."""
 
     id_field: ClassVar[str] = "incident_id"
+    global_fact: ClassVar[bool] = True
 
 
 class IncidentResolved(Fact):
     """Event fact: a live incident was resolved; carries its downtime."""
 
     id_field: ClassVar[str] = "incident_id"
+    global_fact: ClassVar[bool] = True
+
+
+_GLOBAL_TYPES: dict[str, bool] = {}
+
+
+def is_global_type(name: str) -> bool:
+    """Whether the fact type named ``name`` (a decision's ``facts[].type``) is declared
+    global (``global_fact = True``); an unknown name is not."""
+    known = _GLOBAL_TYPES.get(name)
+    if known is None:
+        # Types are looked up by name, as decisions name them; new ones (rule files
+        # loaded later) are found on their first miss.
+        known = False
+        todo: list[type[Fact]] = [Fact]
+        while todo:
+            cls = todo.pop()
+            todo.extend(cls.__subclasses__())
+            if cls.__name__ == name and getattr(cls, "global_fact", False):
+                known = True
+        _GLOBAL_TYPES[name] = known
+    return known
 
 
 _CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS

@@ -48,6 +48,15 @@ class Transport(Protocol):
     def assignment(self) -> frozenset[TopicPartition]:
         """The input partitions this instance owns now."""
 
+    def inputs(self) -> frozenset[TopicPartition]:
+        """Every input partition this instance reads: those it owns and, outside the
+        group's assignment, the partitions of the global topics (incidents) it does not
+        own. ``fetch``, ``seek``, ``lag`` and the lookups take any of them."""
+
+    def partition_of(self, topic: str, key: bytes) -> int:
+        """The partition a record of ``topic`` with ``key`` goes to (the producers'
+        partitioner)."""
+
     async def fetch(
         self,
         timeout_ms: int,
@@ -69,6 +78,12 @@ class Transport(Protocol):
     async def committed(self, tps: Collection[TopicPartition]) -> dict[TopicPartition, int | None]:
         """The group's committed offsets (None: never committed)."""
 
+    async def committed_metadata(
+        self, tps: Collection[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, str] | None]:
+        """The group's committed offsets with their metadata, owned or not (None: never
+        committed)."""
+
     async def timestamp_before(self, tp: TopicPartition, offset: int) -> int | None:
         """The timestamp (epoch ms) of the record just before ``offset``, if any."""
 
@@ -84,9 +99,13 @@ class Transport(Protocol):
         """Fetch ``tp`` from ``offset`` next; records fetched before are forgotten."""
 
     async def deliver(
-        self, records: Sequence[OutRecord], offsets: Mapping[TopicPartition, int]
+        self,
+        records: Sequence[OutRecord],
+        offsets: Mapping[TopicPartition, int],
+        metadata: Mapping[TopicPartition, str] | None = None,
     ) -> None:
-        """Produce ``records`` and commit ``offsets`` (next offset to read, per partition).
+        """Produce ``records`` and commit ``offsets`` (next offset to read, per partition)
+        with each partition's commit ``metadata`` (a string; empty when not given).
 
         Returns once the broker acknowledged both; the offsets are committed only after
         the records are acknowledged (or atomically with them, exactly-once).

@@ -16,6 +16,13 @@ of decisions and dead letters.
   pre-2.5 way: one transactional producer per assigned partition set, with a deterministic
   id derived from the group and the partitions, (re)created on every assignment.
 
+- Global incidents: a second consumer, outside the group (no group id, assigned by hand),
+  reads the partitions of the incidents topic that the group did not give this member,
+  so that every instance sees every incident (contract section 5; Kafka Streams'
+  global tables). Its positions are never committed: the owner of each partition commits
+  it. ``inputs()`` is both sets; fetches, seeks, lags and lookups go to whichever
+  consumer reads the partition.
+
 ``KafkaProducerClient`` and ``follow`` serve ``produce`` and ``tail`` (and the tests).
 """
 
@@ -182,6 +189,9 @@ class KafkaTransport:
         self.settings = settings
         self.exactly_once = settings.exactly_once
         self._consumer: AIOKafkaConsumer | None = None
+        # Reads the global topics' partitions the group did not assign to this member.
+        self._global_consumer: AIOKafkaConsumer | None = None
+        self._global: frozenset[TopicPartition] = frozenset()
         self._producer: AIOKafkaProducer | None = None
         self._on_revoked: RebalanceCallback | None = None
         self._on_assigned: RebalanceCallback | None = None
@@ -234,6 +244,20 @@ class KafkaTransport:
                 raise _refused_topics(s, [t for t in group if t in refused], need)
         if not self.exactly_once:
             self._producer = await self._start_producer(None)
+        self._global_consumer = AIOKafkaConsumer(
+            group_id=None,
+            client_id=f"{s.client_id}-global",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=s.batch_size,
+            **client_options(s),
+        )
+        try:
+            await self._global_consumer.start()
+        except KafkaError as exc:
+            await self.stop()
+            raise await _connect_failed(s, exc) from None
         consumer.subscribe([s.orders_topic, s.incidents_topic], listener=_Listener(self))
         self._prober = asyncio.create_task(self._probe(), name="streamrules-broker-probe")
 
@@ -279,6 +303,9 @@ class KafkaTransport:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
+        if self._global_consumer is not None:
+            await self._global_consumer.stop()
+            self._global_consumer = None
 
     async def _revoked(self, tps: frozenset[TopicPartition]) -> None:
         if self._on_revoked is not None:
@@ -288,6 +315,11 @@ class KafkaTransport:
     async def _assigned(self, tps: frozenset[TopicPartition]) -> None:
         self._assignment = tps
         self._next = {}
+        topic = self.settings.incidents_topic
+        count = self.consumer.partitions_for_topic(topic) or set()
+        self._global = frozenset((topic, p) for p in count).difference(tps)
+        if self._global_consumer is not None:
+            self._global_consumer.assign([_ktp(tp) for tp in sorted(self._global)])
         if self._on_assigned is not None:
             await self._on_assigned(tps)
 
@@ -319,15 +351,50 @@ class KafkaTransport:
     def assignment(self) -> frozenset[TopicPartition]:
         return self._assignment
 
+    def inputs(self) -> frozenset[TopicPartition]:
+        return self._assignment | self._global
+
+    def partition_of(self, topic: str, key: bytes) -> int:
+        count = len(self.consumer.partitions_for_topic(topic) or ()) or 1
+        return int(murmur2(key) & 0x7FFFFFFF) % count
+
+    def _reader(self, tp: TopicPartition) -> AIOKafkaConsumer:
+        """The consumer that reads ``tp``: the group member's, or the global one."""
+        if tp in self._global and self._global_consumer is not None:
+            return self._global_consumer
+        return self.consumer
+
     async def fetch(
         self,
         timeout_ms: int,
         max_records: int,
         partitions: Collection[TopicPartition] | None = None,
     ) -> list[Record]:
-        wanted = () if partitions is None else [_ktp(tp) for tp in partitions]
+        owned = self._assignment if partitions is None else self._assignment & set(partitions)
+        glob = self._global if partitions is None else self._global & set(partitions)
+        calls = []
+        if owned:
+            calls.append(self._getmany(self.consumer, owned, timeout_ms, max_records))
+        if glob and self._global_consumer is not None:
+            calls.append(self._getmany(self._global_consumer, glob, timeout_ms, max_records))
+        if not calls:
+            await asyncio.sleep(timeout_ms / 1000)
+            return []
+        if len(calls) == 1:
+            return await calls[0]
+        first, second = await asyncio.gather(*calls)
+        return first + second
+
+    async def _getmany(
+        self,
+        consumer: AIOKafkaConsumer,
+        partitions: Collection[TopicPartition],
+        timeout_ms: int,
+        max_records: int,
+    ) -> list[Record]:
+        wanted = [_ktp(tp) for tp in partitions]
         try:
-            batches = await self.consumer.getmany(
+            batches = await consumer.getmany(
                 *wanted, timeout_ms=timeout_ms, max_records=max_records
             )
         except KafkaConnectionError as exc:
@@ -362,9 +429,10 @@ class KafkaTransport:
         return out
 
     def _end(self, tp: TopicPartition) -> int | None:
-        end: int | None = self.consumer.last_stable_offset(_ktp(tp))
+        reader = self._reader(tp)
+        end: int | None = reader.last_stable_offset(_ktp(tp))
         if end is None:
-            end = self.consumer.highwater(_ktp(tp))
+            end = reader.highwater(_ktp(tp))
         return end
 
     def lag(self, tp: TopicPartition) -> int | None:
@@ -397,16 +465,27 @@ class KafkaTransport:
             await asyncio.sleep(_PROBE_INTERVAL_S)
 
     async def committed(self, tps: Collection[TopicPartition]) -> dict[TopicPartition, int | None]:
-        out: dict[TopicPartition, int | None] = {}
-        for tp in tps:
-            c = await self.consumer.committed(_ktp(tp))
-            out[tp] = c if c is not None and c >= 0 else None
+        found = await self.committed_metadata(tps)
+        return {tp: None if c is None else c[0] for tp, c in found.items()}
+
+    async def committed_metadata(
+        self, tps: Collection[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, str] | None]:
+        # One OffsetFetch for all of them (the public ``committed`` asks one at a time and
+        # drops the metadata); owned by this member or not.
+        wanted = [_ktp(tp) for tp in tps]
+        found = await self.consumer._coordinator.fetch_committed_offsets(wanted)
+        out: dict[TopicPartition, tuple[int, str] | None] = {}
+        for ktp in wanted:
+            c = found.get(ktp)
+            ok = c is not None and c.offset >= 0
+            out[_tp(ktp)] = (int(c.offset), str(c.metadata or "")) if ok else None
         return out
 
     async def timestamp_before(self, tp: TopicPartition, offset: int) -> int | None:
         if offset <= 0:
             return None
-        c = self.consumer
+        c = self._reader(tp)
         c.seek(_ktp(tp), offset - 1)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _LOOKUP_TIMEOUT_MS / 1000
@@ -428,35 +507,44 @@ class KafkaTransport:
         return {_tp(k): int(v) for k, v in found.items()}
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
-        self.consumer.seek(_ktp(tp), offset)
+        self._reader(tp).seek(_ktp(tp), offset)
         self._next[tp] = offset
 
     # -- output ----------------------------------------------------------------------
     async def deliver(
-        self, records: Sequence[OutRecord], offsets: Mapping[TopicPartition, int]
+        self,
+        records: Sequence[OutRecord],
+        offsets: Mapping[TopicPartition, int],
+        metadata: Mapping[TopicPartition, str] | None = None,
     ) -> None:
+        # Only the partitions the group gave this member are committed (the global
+        # consumer's positions are its owner's to commit).
+        meta = metadata or {}
+        owned = {
+            _ktp(tp): (off, meta.get(tp, ""))
+            for tp, off in offsets.items()
+            if tp in self._assignment
+        }
         if self.exactly_once:
             producer = await self._transactional_producer()
-            await self._deliver_transaction(producer, records, offsets)
+            await self._deliver_transaction(producer, records, owned)
             return
         if self._producer is None:
             raise TransportError("the Kafka transport is not started")
         await _send_all(self._producer, records, self._partitions)
-        await self._commit(offsets)
+        await self._commit(owned)
 
     async def _deliver_transaction(
         self,
         producer: AIOKafkaProducer,
         records: Sequence[OutRecord],
-        offsets: Mapping[TopicPartition, int],
+        offsets: dict[KafkaTP, tuple[int, str]],
     ) -> None:
         await producer.begin_transaction()
         try:
             await _send_all(producer, records, self._partitions)
             if offsets:
-                await producer.send_offsets_to_transaction(
-                    {_ktp(tp): off for tp, off in offsets.items()}, self.settings.group_id
-                )
+                await producer.send_offsets_to_transaction(offsets, self.settings.group_id)
         except BaseException as exc:
             _retrieve_transaction_error(producer)
             try:
@@ -474,8 +562,7 @@ class KafkaTransport:
         except KafkaError as exc:
             raise TransportError(f"transaction failed: {exc}") from None
 
-    async def _commit(self, offsets: Mapping[TopicPartition, int]) -> None:
-        owned = {_ktp(tp): off for tp, off in offsets.items() if tp in self._assignment}
+    async def _commit(self, owned: dict[KafkaTP, tuple[int, str]]) -> None:
         if not owned:
             return
         try:

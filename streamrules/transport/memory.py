@@ -45,6 +45,7 @@ class StoredRecord:
 class MemoryBroker:
     topics: dict[str, list[list[StoredRecord]]] = field(default_factory=dict)
     commits: dict[str, dict[TopicPartition, int]] = field(default_factory=dict)
+    metadata: dict[str, dict[TopicPartition, str]] = field(default_factory=dict)
 
     def create_topic(self, name: str, partitions: int = 1) -> None:
         self.topics.setdefault(name, [[] for _ in range(partitions)])
@@ -63,10 +64,14 @@ class MemoryBroker:
         if parts is None:
             raise TransportError(f"unknown topic {topic!r}")
         if partition is None:
-            partition = sum(key or b"") % len(parts)
+            partition = self.partition_of(topic, key or b"")
         log = parts[partition]
         log.append(StoredRecord(len(log), key, value, headers, timestamp_ms))
         return log[-1].offset
+
+    def partition_of(self, topic: str, key: bytes) -> int:
+        """This broker's partitioner: the sum of the key's bytes."""
+        return sum(key) % len(self.topics[topic])
 
     def records(self, topic: str) -> list[StoredRecord]:
         """All records of a topic, partition by partition."""
@@ -85,11 +90,15 @@ class MemoryTransport:
         fail_deliveries: int = 0,
         clock: ManualClock | None = None,
         fetch_ms: int = 0,
+        global_topics: Sequence[str] = (),
     ) -> None:
         self.broker = broker
         self.group = group
         self.topics = tuple(topics)
+        # Topics read in full outside the assignment (as KafkaTransport reads incidents).
+        self.global_topics = tuple(global_topics)
         self._assigned: frozenset[TopicPartition] = frozenset()
+        self._global: frozenset[TopicPartition] = frozenset()
         self._position: dict[TopicPartition, int] = {}
         self._on_revoked: RebalanceCallback | None = None
         self._on_assigned: RebalanceCallback | None = None
@@ -112,8 +121,11 @@ class MemoryTransport:
         if self._on_revoked is not None and self._assigned:
             await self._on_revoked(self._assigned)
         self._assigned = frozenset(tps)
+        self._global = frozenset(
+            tp for tp in self.all_partitions() if tp[0] in self.global_topics
+        ).difference(self._assigned)
         commits = self.broker.commits.get(self.group, {})
-        self._position = {tp: commits.get(tp, 0) for tp in self._assigned}
+        self._position = {tp: commits.get(tp, 0) for tp in self._assigned | self._global}
         if self._on_assigned is not None:
             await self._on_assigned(self._assigned)
 
@@ -130,6 +142,12 @@ class MemoryTransport:
     def assignment(self) -> frozenset[TopicPartition]:
         return self._assigned
 
+    def inputs(self) -> frozenset[TopicPartition]:
+        return self._assigned | self._global
+
+    def partition_of(self, topic: str, key: bytes) -> int:
+        return self.broker.partition_of(topic, key)
+
     async def fetch(
         self,
         timeout_ms: int,
@@ -137,7 +155,8 @@ class MemoryTransport:
         partitions: Collection[TopicPartition] | None = None,
     ) -> list[Record]:
         out: list[Record] = []
-        wanted = self._assigned if partitions is None else self._assigned & set(partitions)
+        inputs = self.inputs()
+        wanted = inputs if partitions is None else inputs & set(partitions)
         for tp in sorted(wanted):
             log = self.broker.topics[tp[0]][tp[1]]
             pos = self._position[tp]
@@ -164,6 +183,13 @@ class MemoryTransport:
         commits = self.broker.commits.get(self.group, {})
         return {tp: commits.get(tp) for tp in tps}
 
+    async def committed_metadata(
+        self, tps: Collection[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, str] | None]:
+        commits = self.broker.commits.get(self.group, {})
+        meta = self.broker.metadata.get(self.group, {})
+        return {tp: None if tp not in commits else (commits[tp], meta.get(tp, "")) for tp in tps}
+
     async def timestamp_before(self, tp: TopicPartition, offset: int) -> int | None:
         log = self.broker.topics[tp[0]][tp[1]]
         return log[offset - 1].timestamp_ms if 0 < offset <= len(log) else None
@@ -184,7 +210,10 @@ class MemoryTransport:
         self._position[tp] = offset
 
     async def deliver(
-        self, records: Sequence[OutRecord], offsets: Mapping[TopicPartition, int]
+        self,
+        records: Sequence[OutRecord],
+        offsets: Mapping[TopicPartition, int],
+        metadata: Mapping[TopicPartition, str] | None = None,
     ) -> None:
         if self.fail_deliveries > 0:
             self.fail_deliveries -= 1
@@ -193,5 +222,9 @@ class MemoryTransport:
             self.broker.produce(
                 r.topic, r.key, r.value, headers=r.headers, timestamp_ms=r.timestamp_ms or 0
             )
-        self.broker.commits.setdefault(self.group, {}).update(offsets)
+        owned = {tp: off for tp, off in offsets.items() if tp in self._assigned}
+        self.broker.commits.setdefault(self.group, {}).update(owned)
+        meta = self.broker.metadata.setdefault(self.group, {})
+        for tp in owned:
+            meta[tp] = (metadata or {}).get(tp, "")
         self.deliveries += 1

@@ -154,12 +154,12 @@ async def test_failed_delivery_loses_nothing_after_restart() -> None:
     real = transport.deliver
     calls = 0
 
-    async def flaky(records, offsets):  # type: ignore[no-untyped-def]
+    async def flaky(records, offsets, metadata=None):  # type: ignore[no-untyped-def]
         nonlocal calls
         calls += 1
         if calls == 4:
             raise TransportError("broker went away", retriable=True)
-        await real(records, offsets)
+        await real(records, offsets, metadata)
 
     transport.deliver = flaky  # type: ignore[method-assign]
     with pytest.raises(TransportError):
@@ -278,11 +278,11 @@ class _CountingTransport(MemoryTransport):
         self.buffered_peak = 0
         self._last: dict[tuple[str, int], int] = {}
 
-    async def deliver(self, records, offsets):  # type: ignore[no-untyped-def]
+    async def deliver(self, records, offsets, metadata=None):  # type: ignore[no-untyped-def]
         covered = sum(off - self._last.get(tp, 0) for tp, off in offsets.items())
         self._last.update(offsets)
         self.covered.append(covered)
-        await super().deliver(records, offsets)
+        await super().deliver(records, offsets, metadata)
 
 
 async def test_a_backlog_is_worked_off_one_bounded_batch_at_a_time() -> None:
