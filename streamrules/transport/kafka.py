@@ -83,6 +83,7 @@ _BATCH_BYTES = 256 * 1024
 # an answer may take.
 _PROBE_INTERVAL_S = 2.0
 _PROBE_TIMEOUT_S = 5.0
+_TXN_TIMEOUT_MS = 10_000
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -263,7 +264,13 @@ class KafkaTransport:
 
     async def _start_producer(self, txn_id: str | None) -> AIOKafkaProducer:
         s = self.settings
-        extra: dict[str, Any] = {"transactional_id": txn_id} if txn_id else {}
+        extra: dict[str, Any] = {}
+        if txn_id:
+            # Kafka Streams' exactly-once default: a crashed instance's open transaction is
+            # aborted after 10 s, so that read-committed consumers of decisions wait on it
+            # that long at most (another member takes its partitions with another
+            # partition set, so its transactional id does not fence the dead one's).
+            extra = {"transactional_id": txn_id, "transaction_timeout_ms": _TXN_TIMEOUT_MS}
         producer = AIOKafkaProducer(
             client_id=f"{s.client_id}-producer",
             acks="all",
