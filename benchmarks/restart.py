@@ -6,7 +6,7 @@ orders and their incidents, record timestamps = event time, as ``produce`` write
 lets one ``run`` work it off, and then measures, with the real CLI in separate processes:
 
 1. a restart: time from starting ``run`` to the first *new* decision (an incident opened
-   and resolved with 2 minutes of downtime, produced right after the start, makes an
+   and resolved with 55 s of downtime, produced right after the start, makes an
    ``error_budget_burn``), and the records the rebuild re-read; once with the default
    horizons (orders re-read from an hour back) and once with ``--orders-horizon-ms``
    at 30 days, the way every partition was re-read before horizons per topic;
@@ -44,8 +44,10 @@ _THIRTY_DAYS_MS = 30 * 24 * 3600 * 1000
 
 
 async def _produce_burn(bootstrap: str, topic: str, service: str) -> None:
-    """An incident of ``service`` opened now and resolved 2 minutes later (within the
-    future limit): 120 s of downtime in the hour, an error_budget_burn at once."""
+    """An incident of ``service`` opened now and resolved 55 s later (within the future
+    limit): 55 s of downtime in the hour (above the burn threshold of 51.84 s), an
+    error_budget_burn at once. Less than the allowed lateness ahead, so that the next
+    case's incident, opened at its own now, is not late."""
     now = datetime.now(UTC)
     opened = int(now.timestamp() * 1000)
     events = [
@@ -60,7 +62,7 @@ async def _produce_burn(bootstrap: str, topic: str, service: str) -> None:
             "type": "incident_resolved",
             "incident_id": f"bench-{service}",
             "service": service,
-            "ts": format_ms(opened + 120_000),
+            "ts": format_ms(opened + 55_000),
         },
     ]
     async with KafkaProducerClient(Settings(bootstrap_servers=bootstrap), linger_ms=0) as p:
