@@ -76,9 +76,11 @@ async def _time_to_decision(
     names: dict[str, str],
     start: Callable[[], list[Service]],
     timeout: float = 600,
+    wait_for: Service | None = None,
 ) -> tuple[float, list[Service]]:
-    """Start the service(s) with ``start()``, produce the incident pair at once, and
-    wait for its decision: seconds from the start."""
+    """Start the service(s) with ``start()``, produce the incident pair at once (or once
+    ``wait_for`` logged that its partitions were revoked), and wait for its decision:
+    seconds from the start."""
     service = f"svc-{uuid.uuid4().hex[:6]}"
     settings = Settings(bootstrap_servers=bootstrap, client_id="bench-restart")
     got: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -93,6 +95,8 @@ async def _time_to_decision(
     await asyncio.sleep(3)  # the follower's position is the topic's end before anything new
     t0 = time.monotonic()
     services = start()
+    if wait_for is not None:  # the rebalance under way: the incident meets it
+        await asyncio.to_thread(wait_for.wait_for_log, "partitions revoked: bench", 600)
     await _produce_burn(bootstrap, names["incidents"], service)
     await asyncio.wait_for(got, timeout)
     elapsed = time.monotonic() - t0
@@ -101,11 +105,17 @@ async def _time_to_decision(
 
 
 def _reread(service: Service) -> int | None:
+    """Records re-read by the service's last rebuild."""
+    found = None
     for rec in service.lines():
         m = _REREAD.search(str(rec.get("message")))
         if m:
-            return int(m.group(1))
-    return None
+            found = int(m.group(1))
+    return found
+
+
+def _starter(tmp: Path, flags: list[str]) -> Callable[[], list[Service]]:
+    return lambda: [Service(tmp, flags)]
 
 
 def _stop(services: list[Service]) -> None:
@@ -147,9 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             ):
                 secs, services = asyncio.run(
-                    _time_to_decision(
-                        bootstrap, names, lambda e=extra: [Service(tmp, [*flags, *e])]
-                    )
+                    _time_to_decision(bootstrap, names, _starter(tmp, [*flags, *extra]))
                 )
                 print(
                     orjson.dumps(
@@ -167,7 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(10)
             secs, services = asyncio.run(
                 _time_to_decision(
-                    bootstrap, names, lambda: [Service(tmp, flags), Service(tmp, flags)]
+                    bootstrap,
+                    names,
+                    lambda: [Service(tmp, flags), Service(tmp, flags)],
+                    wait_for=first,
                 )
             )
             print(

@@ -455,7 +455,7 @@ class App:
         if done:
             # Every owned partition is committed with this instance's frontier, also those
             # whose offset did not move: the frontier did (global partitions, the clock).
-            own = Frontier(pipeline.watermark_ms, self._processed)
+            own = Frontier(pipeline.watermark_ms, dict(self._processed))
             for tp in self.transport.assignment():
                 off = max(self._processed.get(tp, -1), self._committed.get(tp, -1))
                 if off < 0:
