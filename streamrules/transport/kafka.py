@@ -377,10 +377,13 @@ class KafkaTransport:
         max_records: int,
         partitions: Collection[TopicPartition] | None = None,
     ) -> list[Record]:
-        owned = self._assignment if partitions is None else self._assignment & set(partitions)
         glob = self._global if partitions is None else self._global & set(partitions)
         calls = []
-        if owned:
+        if partitions is None:
+            # All owned ones, and before the first assignment none: the group consumer's
+            # getmany is also where a failure to join (an ACL) surfaces.
+            calls.append(self._getmany(self.consumer, (), timeout_ms, max_records))
+        elif owned := self._assignment.intersection(partitions):
             calls.append(self._getmany(self.consumer, owned, timeout_ms, max_records))
         if glob and self._global_consumer is not None:
             calls.append(self._getmany(self._global_consumer, glob, timeout_ms, max_records))
