@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,6 +41,23 @@ from tests.integration.test_service_live import (
     start_feed,
 )
 from tests.integration.test_service_support import cli, produce_flags, replay, topic_flags
+
+
+@contextlib.contextmanager
+def bench_kafka(bootstrap: str | None) -> Iterator[tuple[str, Path]]:
+    """A temporary directory and the broker to use: ``bootstrap``, or else a private
+    local broker started in that directory (and stopped after)."""
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        if bootstrap is not None:
+            yield bootstrap, tmp
+            return
+        broker = LocalKafka(with_free_ports(BrokerConfig(data_dir=tmp / "kafka")))
+        broker.start()
+        try:
+            yield broker.bootstrap_servers, tmp
+        finally:
+            broker.stop()
 
 
 def _topics(bootstrap: str) -> dict[str, str]:
@@ -119,22 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.live", description=__doc__)
     parser.add_argument("--bootstrap-servers", default=None)
     args = parser.parse_args(argv)
-    broker = None
-    bootstrap = args.bootstrap_servers
-    with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        if bootstrap is None:
-            broker = LocalKafka(with_free_ports(BrokerConfig(data_dir=tmp / "kafka")))
-            broker.start()
-            bootstrap = broker.bootstrap_servers
-        try:
-            for rate, hours in ((800, 6), (5000, 24), (20000, 48)):
-                print(orjson.dumps(live(bootstrap, tmp, rate, hours)).decode(), flush=True)
-            print(orjson.dumps(kill_backlog(bootstrap, tmp)).decode(), flush=True)
-            print(orjson.dumps(peak_rss(bootstrap, tmp)).decode(), flush=True)
-        finally:
-            if broker is not None:
-                broker.stop()
+    with bench_kafka(args.bootstrap_servers) as (bootstrap, tmp):
+        for rate, hours in ((800, 6), (5000, 24), (20000, 48)):
+            print(orjson.dumps(live(bootstrap, tmp, rate, hours)).decode(), flush=True)
+        print(orjson.dumps(kill_backlog(bootstrap, tmp)).decode(), flush=True)
+        print(orjson.dumps(peak_rss(bootstrap, tmp)).decode(), flush=True)
     return 0
 
 

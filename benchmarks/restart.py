@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -30,10 +29,9 @@ from pathlib import Path
 
 import orjson
 
-from benchmarks.live import _backlog, _topics
+from benchmarks.live import _backlog, _topics, bench_kafka
 from streamrules.codec import format_ms
 from streamrules.config import Settings
-from streamrules.localkafka import BrokerConfig, LocalKafka, with_free_ports
 from streamrules.transport.base import OutRecord
 from streamrules.transport.kafka import KafkaProducerClient, follow
 from tests.integration.test_service_live import Service
@@ -129,72 +127,61 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap-servers", default=None)
     parser.add_argument("--days", type=float, default=7.0)
     args = parser.parse_args(argv)
-    broker = None
-    bootstrap = args.bootstrap_servers
-    with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        if bootstrap is None:
-            broker = LocalKafka(with_free_ports(BrokerConfig(data_dir=tmp / "kafka")))
-            broker.start()
-            bootstrap = broker.bootstrap_servers
-        try:
-            names = _topics(bootstrap)
-            n = _backlog(bootstrap, tmp, names, args.days)
-            flags = [*topic_flags(bootstrap, names), "--group-id", f"g-{names['orders']}"]
-            t0 = time.monotonic()
-            Service(tmp, [*flags, "--stop-when-idle", "6"]).wait(1800)
-            print(
-                orjson.dumps(
-                    {"retained_records": n, "first_run_s": round(time.monotonic() - t0 - 6, 1)}
-                ).decode(),
-                flush=True,
-            )
-            for label, extra in (
-                ("restart, horizons per topic (now)", []),
-                (
-                    "restart, 30 days of orders (before)",
-                    ["--orders-horizon-ms", str(_THIRTY_DAYS_MS)],
-                ),
-            ):
-                secs, services = asyncio.run(
-                    _time_to_decision(bootstrap, names, _starter(tmp, [*flags, *extra]))
-                )
-                print(
-                    orjson.dumps(
-                        {
-                            "case": label,
-                            "to_first_decision_s": round(secs, 1),
-                            "reread": _reread(services[0]),
-                        }
-                    ).decode(),
-                    flush=True,
-                )
-                _stop(services)
-            first = Service(tmp, flags)
-            first.wait_for_log("rebuilding working memory", timeout=600)
-            time.sleep(10)
+    with bench_kafka(args.bootstrap_servers) as (bootstrap, tmp):
+        names = _topics(bootstrap)
+        n = _backlog(bootstrap, tmp, names, args.days)
+        flags = [*topic_flags(bootstrap, names), "--group-id", f"g-{names['orders']}"]
+        t0 = time.monotonic()
+        Service(tmp, [*flags, "--stop-when-idle", "6"]).wait(1800)
+        print(
+            orjson.dumps(
+                {"retained_records": n, "first_run_s": round(time.monotonic() - t0 - 6, 1)}
+            ).decode(),
+            flush=True,
+        )
+        for label, extra in (
+            ("restart, horizons per topic (now)", []),
+            (
+                "restart, 30 days of orders (before)",
+                ["--orders-horizon-ms", str(_THIRTY_DAYS_MS)],
+            ),
+        ):
             secs, services = asyncio.run(
-                _time_to_decision(
-                    bootstrap,
-                    names,
-                    lambda: [Service(tmp, flags), Service(tmp, flags)],
-                    wait_for=first,
-                )
+                _time_to_decision(bootstrap, names, _starter(tmp, [*flags, *extra]))
             )
             print(
                 orjson.dumps(
                     {
-                        "case": "rebalance, 1 -> 3 instances",
+                        "case": label,
                         "to_first_decision_s": round(secs, 1),
-                        "reread": [_reread(s) for s in (first, *services)],
+                        "reread": _reread(services[0]),
                     }
                 ).decode(),
                 flush=True,
             )
-            _stop([first, *services])
-        finally:
-            if broker is not None:
-                broker.stop()
+            _stop(services)
+        first = Service(tmp, flags)
+        first.wait_for_log("rebuilding working memory", timeout=600)
+        time.sleep(10)
+        secs, services = asyncio.run(
+            _time_to_decision(
+                bootstrap,
+                names,
+                lambda: [Service(tmp, flags), Service(tmp, flags)],
+                wait_for=first,
+            )
+        )
+        print(
+            orjson.dumps(
+                {
+                    "case": "rebalance, 1 -> 3 instances",
+                    "to_first_decision_s": round(secs, 1),
+                    "reread": [_reread(s) for s in (first, *services)],
+                }
+            ).decode(),
+            flush=True,
+        )
+        _stop([first, *services])
     return 0
 
 

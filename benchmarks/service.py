@@ -40,7 +40,6 @@ import itertools
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -52,10 +51,11 @@ from typing import Any
 
 import orjson
 
+from benchmarks.live import bench_kafka
 from streamrules.codec import Decoder, Record, parse_rfc3339
 from streamrules.errors import DecodeError
 from streamrules.generate import DEFAULT_START, generate_events
-from streamrules.localkafka import BrokerConfig, LocalKafka, run_sync, with_free_ports
+from streamrules.localkafka import run_sync
 from streamrules.topics import load_topics
 from streamrules.transport import kafka_admin
 from streamrules.transport.kafka import ConsumedRecord
@@ -466,41 +466,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
-    broker = None
-    bootstrap = args.bootstrap_servers
     print(f"# streamrules service benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        if bootstrap is None:
-            broker = LocalKafka(with_free_ports(BrokerConfig(data_dir=tmp / "kafka")))
-            broker.start()
-            bootstrap = broker.bootstrap_servers
-        try:
-            tput: list[dict[str, Any]] = []
-            if "throughput" not in skip:
-                tput = throughput(bootstrap, tmp, args.records, args.repeat, args.run_arg)
-            lives = []
-            if "live" not in skip:
-                for rate in (int(r) for r in args.rates.split(",") if r):
-                    row = live(bootstrap, tmp, rate, args.live_seconds, args.run_arg)
-                    print(orjson.dumps(row).decode(), flush=True)
-                    lives.append(row)
-                if args.idle0_rate:
-                    # The same feed without the merge's wait for empty partitions: what
-                    # processing and Kafka cost, apart from the event-time order's wait.
-                    extra = [*args.run_arg, "--idle-ms=0"]
-                    row = live(bootstrap, tmp, args.idle0_rate, args.live_seconds, extra)
-                    print(orjson.dumps(row).decode(), flush=True)
-                    lives.append(row)
-            if args.sustained:
-                sustained(bootstrap, tmp, args.sustained, 5000, args.run_arg)
-            if tput:
-                print("\n" + _table(tput) + "\n\n" + _table(ratios(tput)))
-            if lives:
-                print("\n" + _table(lives))
-        finally:
-            if broker is not None:
-                broker.stop()
+    with bench_kafka(args.bootstrap_servers) as (bootstrap, tmp):
+        tput: list[dict[str, Any]] = []
+        if "throughput" not in skip:
+            tput = throughput(bootstrap, tmp, args.records, args.repeat, args.run_arg)
+        lives = []
+        if "live" not in skip:
+            for rate in (int(r) for r in args.rates.split(",") if r):
+                row = live(bootstrap, tmp, rate, args.live_seconds, args.run_arg)
+                print(orjson.dumps(row).decode(), flush=True)
+                lives.append(row)
+            if args.idle0_rate:
+                # The same feed without the merge's wait for empty partitions: what
+                # processing and Kafka cost, apart from the event-time order's wait.
+                extra = [*args.run_arg, "--idle-ms=0"]
+                row = live(bootstrap, tmp, args.idle0_rate, args.live_seconds, extra)
+                print(orjson.dumps(row).decode(), flush=True)
+                lives.append(row)
+        if args.sustained:
+            sustained(bootstrap, tmp, args.sustained, 5000, args.run_arg)
+        if tput:
+            print("\n" + _table(tput) + "\n\n" + _table(ratios(tput)))
+        if lives:
+            print("\n" + _table(lives))
     return 0
 
 

@@ -23,7 +23,7 @@ from streamrules.errors import TransportError
 from streamrules.generate import generate_events
 from streamrules.merge import Buffered, merge_sorted
 from streamrules.metrics import Metrics
-from streamrules.pipeline import Pipeline
+from streamrules.pipeline import Pipeline, StepResult
 from streamrules.transport.memory import ManualClock, MemoryBroker, MemoryTransport
 
 SETTINGS = Settings(batch_size=37, idle_ms=500)
@@ -57,9 +57,9 @@ def _events(days: float = 0.25, malformed: float = 0.02) -> list[tuple[str, byte
     return list(generate_events(11, days=days, orders_per_hour=240, malformed_ratio=malformed))
 
 
-def _expected(broker: MemoryBroker) -> tuple[list[str], Counter[str]]:
-    """Decision ids in firing order and dead-letter reasons, by the pipeline alone on the
-    partitions merged in event-time order."""
+def merged_result(broker: MemoryBroker) -> StepResult:
+    """What the pipeline alone decides on all input partitions merged in event-time
+    order (one instance's view of everything)."""
     streams = []
     for topic in TOPICS:
         for p, part in enumerate(broker.topics[topic]):
@@ -70,8 +70,12 @@ def _expected(broker: MemoryBroker) -> tuple[list[str], Counter[str]]:
                 ts = item.ts_ms if isinstance(item, Event) else None
                 stream.append(Buffered(ts, topic, p, r.offset, rec))
             streams.append(stream)
-    pipeline = Pipeline()
-    result = pipeline.process_many(b.item for b in merge_sorted(streams))
+    return Pipeline().process_many(b.item for b in merge_sorted(streams))
+
+
+def _expected(broker: MemoryBroker) -> tuple[list[str], Counter[str]]:
+    """Decision ids in firing order and dead-letter reasons of ``merged_result``."""
+    result = merged_result(broker)
     return [d.decision_id for d in result.decisions], Counter(d.reason for d in result.dead_letters)
 
 

@@ -21,10 +21,10 @@ from streamrules.app import App
 from streamrules.codec import Event, Record
 from streamrules.config import Settings
 from streamrules.generate import generate_events
-from streamrules.merge import Buffered, merge_sorted
 from streamrules.pipeline import Pipeline
 from streamrules.transport.base import TopicPartition
 from streamrules.transport.memory import ManualClock, MemoryBroker, MemoryTransport
+from tests.unit.test_app_memory import merged_result
 
 SETTINGS = Settings(batch_size=23, idle_ms=500)
 TOPICS = ("orders", "incidents")
@@ -55,17 +55,7 @@ def _produce(broker: MemoryBroker, items: list[tuple[str, bytes | None, bytes]])
 def _expected(broker: MemoryBroker) -> tuple[Counter[str], Counter[tuple[str, int, int]]]:
     """Decision ids and dead letters (source partition and offset) of one pipeline over
     all partitions merged in event-time order."""
-    streams = []
-    for topic in TOPICS:
-        for p, part in enumerate(broker.topics[topic]):
-            stream = []
-            for r in part:
-                rec = Record(topic, p, r.offset, r.key, r.value)
-                item = _PIPE.decode(rec)
-                ts = item.ts_ms if isinstance(item, Event) else None
-                stream.append(Buffered(ts, topic, p, r.offset, rec))
-            streams.append(stream)
-    result = Pipeline().process_many(b.item for b in merge_sorted(streams))
+    result = merged_result(broker)
     dead = Counter(
         (d.record.topic, d.record.partition, d.record.offset) for d in result.dead_letters
     )
