@@ -131,6 +131,14 @@ class Service:
         self.wait(60)
 
 
+def group_flags(bootstrap: str, names: dict[str, str], mode: str) -> list[str]:
+    """`run`'s flags for a member of the test's group, in batches of 100 records, in
+    ``mode`` ("at-least-once" or "exactly-once")."""
+    flags = [*topic_flags(bootstrap, names), "--group-id", f"g-{names['orders']}"]
+    flags += ["--batch-size", "100"]
+    return [*flags, "--exactly-once"] if mode == "exactly-once" else flags
+
+
 def start_feed(
     tmp: Path, bootstrap: str, items: list[Item], rate: float
 ) -> subprocess.Popen[bytes]:
@@ -277,15 +285,7 @@ def test_kill_9_three_times_during_a_live_feed(
     names = live_topics
     rng = random.Random(f"kill-{mode}")
     items = live_items(33, names, hours=6)
-    flags = [
-        *topic_flags(kafka_bootstrap, names),
-        "--group-id",
-        f"g-{names['orders']}",
-        "--batch-size",
-        "100",
-    ]
-    if mode == "exactly-once":
-        flags.append("--exactly-once")
+    flags = group_flags(kafka_bootstrap, names, mode)
     feed = start_feed(tmp_path, kafka_bootstrap, items, 150)
     for _ in range(3):
         service = Service(tmp_path, flags)

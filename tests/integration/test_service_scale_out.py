@@ -22,11 +22,12 @@ from tests.integration.test_service_live import (
     Service,
     expected_run,
     finish_feed,
+    group_flags,
     live_items,
     published,
     start_feed,
 )
-from tests.integration.test_service_support import read_topic, topic_flags
+from tests.integration.test_service_support import read_topic
 
 RATE = 150  # events/s offered: the feed lasts about 20 s
 
@@ -55,15 +56,7 @@ def test_instances_joining_and_leaving_equal_replay(
     names = contract_topics
     # Seed 42: payments outages while three and two instances run, escalations too.
     items = live_items(42, names, hours=8)
-    flags = [
-        *topic_flags(kafka_bootstrap, names),
-        "--group-id",
-        f"g-{names['orders']}",
-        "--batch-size",
-        "100",
-    ]
-    if mode == "exactly-once":
-        flags.append("--exactly-once")
+    flags = group_flags(kafka_bootstrap, names, mode)
     idle = [*flags, "--stop-when-idle", "8"]
     feed_s = len(items) / RATE
 
