@@ -175,6 +175,10 @@ class App:
         )
 
     async def _iteration(self) -> None:
+        # One turn of the event loop per iteration at least: a fetch that finds its
+        # answer at once never suspends, and the Kafka client's own tasks (heartbeats,
+        # the group's join after a revocation) must not starve.
+        await asyncio.sleep(0)
         if self._needs_rebuild and self.transport.assignment():
             async with self._lock:
                 await self._rebuild()
@@ -273,6 +277,9 @@ class App:
         async with self._lock:
             self._generation += 1
             self._needs_rebuild = True
+            # Fetched, not processed: no longer this instance's to process (and records
+            # waiting in the merge would make the loop fetch without waiting meanwhile).
+            self._merger.clear()
             log.info("partitions revoked: %s", _names(tps))
 
     async def _on_assigned(self, tps: frozenset[TopicPartition]) -> None:
