@@ -71,9 +71,10 @@ def make_getter(keys: tuple[Any, ...]) -> Callable[[Any], Any]:
 class Index:
     """A hash index of a memory on some keys, shared by the nodes joining on them."""
 
-    __slots__ = ("get", "map", "refs")
+    __slots__ = ("get", "keys", "map", "refs")
 
     def __init__(self, keys: tuple[Any, ...]) -> None:
+        self.keys = keys
         self.get = make_getter(keys)
         self.map: dict[Any, dict[Any, None]] = {}
         self.refs = 0
@@ -85,7 +86,7 @@ class _AlphaMemoryHot:
     out slots base class first, each class's in name order). With thousands of
     productions the memory is read cold, one or two cache lines rather than three."""
 
-    __slots__ = ("_rsnap", "_snap", "items", "ixs", "nj", "solo", "test")
+    __slots__ = ("_rsnap", "items", "ixs", "nj", "solo", "test")
 
 
 class AlphaMemory(_AlphaMemoryHot):
@@ -93,6 +94,7 @@ class AlphaMemory(_AlphaMemoryHot):
 
     __slots__ = (
         "_intra",
+        "_snap",
         "cls",
         "consts",
         "disc",

@@ -397,15 +397,14 @@ class BetaMemory(_BetaMemoryHot):
 
 
 class _JoinHot(Node):
-    """The fields of a join that its left and right activations read."""
+    """The fields of a join that its left and right activations read (six: with the
+    object's header, one cache line; see ``JoinNode``)."""
 
-    __slots__ = ("ext", "ext1", "kid", "lget", "lix", "parent", "rget", "rix")
-    ext: Callable[[Any], Any]
-    ext1: bool
+    __slots__ = ("ext", "kid", "lget", "lix", "parent", "rix")
+    ext: Callable[[Any], tuple[Any, ...]] | None
     kid: Node | None
     lget: Callable[[Any], Any]
     lix: Index | None
-    rget: Callable[[Any], Any]
     rix: Index | None
 
 
@@ -413,7 +412,7 @@ class JoinNode(_JoinHot):
     """Joins the tokens of its beta memory with the facts of an alpha memory on equality
     of bound variables (hashed on both sides)."""
 
-    __slots__ = cold_slots(_JoinHot.__slots__, "lkeys", "reads", "reads_all", "rkeys", "rkeyset")
+    __slots__ = cold_slots(_JoinHot.__slots__, "reads", "reads_all", "rget", "rkeys")
     kind = "join"
 
     def __init__(
@@ -430,9 +429,7 @@ class JoinNode(_JoinHot):
         # memory), read instead of the ``kids`` tuple, one cold object fewer per event.
         self.kid = None
         self.amem = amem
-        self.lkeys = lkeys
         self.rkeys = rkeys
-        self.rkeyset = frozenset(rkeys)
         if lkeys:
             self.lix = parent.index(lkeys)
             self.rix = amem.index(rkeys)
@@ -444,8 +441,9 @@ class JoinNode(_JoinHot):
             self.lix = self.rix = None
             self.rget = self.lget = _none
 
-        self.ext1 = ext_keys == (SELF,)
-        self.ext = make_getter(ext_keys) if not self.ext1 else _none
+        # The values a match of the join adds to its bindings, from the fact's values;
+        # None when that is the fact alone (a pattern that binds no variable).
+        self.ext = None if ext_keys == (SELF,) else make_getter(ext_keys)
         self.reads = frozenset(k for k in (*rkeys, *ext_keys) if k is not SELF)
         self.reads_all = False
         amem.nodes[self] = None
@@ -474,22 +472,22 @@ class JoinNode(_JoinHot):
                 return
         kid = self.kid
         if kid is not None:
-            if self.ext1:
+            ext = self.ext
+            if ext is None:
                 for w in bucket:  # type: ignore[union-attr]
                     kid.left(parent, w, (*binds, w))
             else:
-                ext = self.ext
                 for w in bucket:  # type: ignore[union-attr]
                     kid.left(parent, w, binds + ext(w.data))
             return
         children = self.kids
-        if self.ext1:
+        ext = self.ext
+        if ext is None:
             for w in bucket:  # type: ignore[union-attr]
                 nb = (*binds, w)
                 for c in children:
                     c.left(parent, w, nb)
         else:
-            ext = self.ext
             for w in bucket:  # type: ignore[union-attr]
                 nb = binds + ext(w.data)
                 for c in children:
@@ -506,7 +504,8 @@ class JoinNode(_JoinHot):
             bucket = scan(parent.items, lix.get, self.rget(w.data))
         if not bucket:
             return
-        e = (w,) if self.ext1 else self.ext(w.data)
+        ext = self.ext
+        e = (w,) if ext is None else ext(w.data)
         # Safe to iterate in place: what this activation adds or deletes lies below
         # this node, never in its parent memory.
         kid = self.kid
@@ -528,7 +527,7 @@ class JoinNode(_JoinHot):
             else:
                 bucket = idx_get(rix.map, self.lix.get(t.binds)) or {}  # type: ignore[union-attr]
             for w in list(bucket):
-                e = (w,) if self.ext1 else self.ext(w.data)
+                e = (w,) if self.ext is None else self.ext(w.data)
                 emit(t, w, t.binds + e)
 
     def _kids_changed(self) -> None:
@@ -547,7 +546,7 @@ class JoinNode(_JoinHot):
     def rebinds(self, changed: set[Any]) -> bool:
         """Whether a change of these attributes only changes the values this join binds
         for production nodes: it tests none of them, and nothing below it reads them."""
-        if self.reads_all or not self.rkeyset.isdisjoint(changed):
+        if self.reads_all or not changed.isdisjoint(self.rkeys):
             return False
         return all(c.kind == "production" for c in self.all_children)
 
@@ -563,7 +562,8 @@ class JoinNode(_JoinHot):
             bucket = parent.matching(lix, self.rget(w.data))
         if not bucket:
             return
-        e = (w,) if self.ext1 else self.ext(w.data)
+        ext = self.ext
+        e = (w,) if ext is None else ext(w.data)
         children = self.kids
         pop = kept.pop
         for t in bucket:
@@ -580,7 +580,7 @@ class JoinNode(_JoinHot):
         if self.reads_all:
             self.amem.wild -= 1  # type: ignore[union-attr]
         if self.lix is not None:
-            self.parent.release_index(self.lkeys)  # type: ignore[union-attr]
+            self.parent.release_index(self.lix.keys)  # type: ignore[union-attr]
             self.amem.release_index(self.rkeys)  # type: ignore[union-attr]
 
     def label(self) -> str:
