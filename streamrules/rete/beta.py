@@ -189,10 +189,11 @@ class PlainNode(Node):
 class _BetaMemoryHot(Node):
     """The fields of a beta memory that a token entering or leaving it reads."""
 
-    __slots__ = ("indexed", "items", "join1", "kid")
+    __slots__ = ("indexed", "items", "join1", "join1_amem", "kid")
     indexed: bool
     items: dict[Token, None]
     join1: JoinNode | None
+    join1_amem: AlphaMemory | None
     kid: Node | None
 
 
@@ -222,7 +223,10 @@ class BetaMemory(_BetaMemoryHot):
         self.jt: tuple[JoinNode, ...] | None = ()
         # The only join, when there is one (a rule's usual chain): not even the tuple to
         # read. None when there are none or several, or when ``jt`` is to be made again.
+        # With its alpha memory, read here rather than in the join (not among its hot
+        # fields): what the memory filling or emptying links or unlinks it from.
         self.join1 = None
+        self.join1_amem = None
         self.nccs: list[Node] = []
         # The linked children as a tuple while they are few (rebuilt when they change:
         # left unlinking changes them as facts come and go), else None: the dict is read.
@@ -262,7 +266,7 @@ class BetaMemory(_BetaMemoryHot):
             items[t] = None
             j1 = self.join1
             if j1 is not None:
-                j1.amem.link(j1)  # type: ignore[union-attr]
+                self.join1_amem.link(j1)  # type: ignore[union-attr]
             else:
                 for j in self._joins():
                     j.amem.link(j)  # type: ignore[union-attr]
@@ -311,7 +315,7 @@ class BetaMemory(_BetaMemoryHot):
             self.indexed = False  # (the indexes are empty now)
             j1 = self.join1
             if j1 is not None:
-                j1.amem.unlink(j1)  # type: ignore[union-attr]
+                self.join1_amem.unlink(j1)  # type: ignore[union-attr]
             else:
                 for j in self._joins():
                     j.amem.unlink(j)  # type: ignore[union-attr]
@@ -321,13 +325,14 @@ class BetaMemory(_BetaMemoryHot):
         jt = self.jt
         if jt is None:
             jt = self.jt = tuple(self.joins)
-            self.join1 = jt[0] if len(jt) == 1 else None
+            self.join1 = j1 = jt[0] if len(jt) == 1 else None
+            self.join1_amem = None if j1 is None else j1.amem
         return jt
 
     def joins_changed(self) -> None:
         """A join below this memory was added or removed: its tuples are made again."""
         self.jt = None
-        self.join1 = None
+        self.join1 = self.join1_amem = None
 
     def _fill_indexes(self) -> None:
         for ix in self.indexes.values():
