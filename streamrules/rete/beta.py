@@ -69,12 +69,20 @@ class Node:
     """Base of beta nodes.
 
     It declares no slots itself (a name, not a literal, so that type checkers take the
-    annotations below for the fields): each kind of node lays them out. The nodes on an
-    event's path (beta memory, join, production) declare the fields an activation reads
-    in a base class of their own, so that those come first, next to the object's header,
-    and the rest after them: with thousands of productions each such node is read cold,
-    and one or two cache lines per node are then read instead of three or four. The other
-    kinds take the plain layout of ``PlainNode``.
+    annotations below for the fields): each kind of node lays them out. With thousands
+    of productions, an event reads its rule's nodes cold, so the nodes on an event's path
+    (beta memory, join, production; and ``AlphaMemory``) are laid out for it:
+
+    - the fields an activation reads (at most six) are declared in a base class of
+      their own, so that they come first and share one cache line with the object's
+      header; the rest follow;
+    - the four classes fit one size class of CPython's small-object allocator
+      (192-byte blocks with the collector's header, three cache lines): the objects
+      built for one production then sit next to each other, on one memory page, and
+      each starts a cache line (measured: benchmarks/RESULTS.md, issue 17).
+
+    ``tests/unit/rete/test_layout.py`` checks both. The other kinds of node take the
+    plain layout of ``PlainNode``.
     """
 
     __slots__ = _NO_SLOTS
