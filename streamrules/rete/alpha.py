@@ -82,9 +82,10 @@ class Index:
 
 class _AlphaMemoryHot:
     """The fields of an alpha memory that a fact entering or leaving it reads: declared
-    in a base class so that they come first, next to the object's header (CPython lays
-    out slots base class first, each class's in name order). With thousands of
-    productions the memory is read cold, one or two cache lines rather than three."""
+    in a base class so that they come first, in the cache line of the object's header
+    (CPython lays out slots base class first, each class's in name order). With
+    thousands of productions the memory is read cold: one line rather than three (see
+    ``beta.Node`` on the layout of the nodes an event reads)."""
 
     __slots__ = ("_rsnap", "items", "ixs", "nj", "solo", "test")
 
