@@ -71,35 +71,41 @@ def make_getter(keys: tuple[Any, ...]) -> Callable[[Any], Any]:
 class Index:
     """A hash index of a memory on some keys, shared by the nodes joining on them."""
 
-    __slots__ = ("get", "map", "refs")
+    __slots__ = ("get", "keys", "map", "refs")
 
     def __init__(self, keys: tuple[Any, ...]) -> None:
+        self.keys = keys
         self.get = make_getter(keys)
         self.map: dict[Any, dict[Any, None]] = {}
         self.refs = 0
 
 
-class AlphaMemory:
+class _AlphaMemoryHot:
+    """The fields of an alpha memory that a fact entering or leaving it reads: declared
+    in a base class so that they come first, in the cache line of the object's header
+    (CPython lays out slots base class first, each class's in name order). With
+    thousands of productions the memory is read cold: one line rather than three (see
+    ``beta.Node`` on the layout of the nodes an event reads)."""
+
+    __slots__ = ("_rsnap", "items", "ixs", "nj", "solo", "test")
+
+
+class AlphaMemory(_AlphaMemoryHot):
     """The facts passing one pattern's constant tests, and the nodes fed by them."""
 
     __slots__ = (
         "_intra",
-        "_rsnap",
         "_snap",
         "cls",
         "consts",
         "disc",
         "indexes",
-        "items",
-        "ixs",
         "joins",
         "key",
-        "nj",
         "nodes",
         "reads",
         "required",
         "successors",
-        "test",
         "wild",
     )
 
@@ -127,6 +133,10 @@ class AlphaMemory:
         # rule's first pattern) then reads no dict when it fills or empties.
         self.nj = 0
         self._snap: tuple[Node, ...] | None = None
+        # The snapshot's only node, when it has one (a rule's first pattern: its join
+        # under the root), read instead of the tuple; None when the snapshot is to be
+        # taken again (see ``snapshot``).
+        self.solo: Node | None = None
         self._rsnap: tuple[Node, ...] | None = None
         self.reads = frozenset(k for k, _ in consts) | required
         self.disc: tuple[Any, Any] | None = None
@@ -168,6 +178,7 @@ class AlphaMemory:
         snap = self._snap
         if snap is None:
             snap = self._snap = tuple(sorted(self.successors, key=_depth_key))
+            self.solo = snap[0] if len(snap) == 1 else None
         return snap
 
     def remove_snapshot(self) -> tuple[Node, ...]:
@@ -186,11 +197,11 @@ class AlphaMemory:
     def link(self, node: Node) -> None:
         if node not in self.successors:
             self.successors[node] = None
-            self._snap = self._rsnap = None
+            self._snap = self._rsnap = self.solo = None
 
     def unlink(self, node: Node) -> None:
         if self.successors.pop(node, MISSING) is not MISSING:
-            self._snap = self._rsnap = None
+            self._snap = self._rsnap = self.solo = None
 
     def insert(self, w: WME) -> None:
         was_empty = not self.items

@@ -30,6 +30,7 @@ __all__ = [
     "JoinNode",
     "Node",
     "PNode",
+    "PlainNode",
     "Token",
     "kill",
     "make_call",
@@ -39,23 +40,62 @@ _nid = 0
 
 
 _new = object.__new__  # a token made without its constructor call, on hot paths
+_NO_SLOTS: tuple[str, ...] = ()
+
+
+# The fields every node has. Where they sit in an object is chosen per class (see
+# ``Node``): CPython lays out slots base class first, each class's in name order.
+NODE_SLOTS = (
+    "all_children",
+    "amem",
+    "children",
+    "depth",
+    "kids",
+    "net",
+    "nid",
+    "parent",
+    "share",
+    "src",
+)
+
+
+def cold_slots(hot: tuple[str, ...], *own: str) -> tuple[str, ...]:
+    """The slots of a node class whose hot fields a base class of it declares: the
+    ``NODE_SLOTS`` not among them, and the class's own."""
+    return (*(s for s in NODE_SLOTS if s not in hot), *own)
 
 
 class Node:
-    """Base of beta nodes."""
+    """Base of beta nodes.
 
-    __slots__ = (
-        "all_children",
-        "amem",
-        "children",
-        "depth",
-        "kids",
-        "net",
-        "nid",
-        "parent",
-        "share",
-        "src",
-    )
+    It declares no slots itself (a name, not a literal, so that type checkers take the
+    annotations below for the fields): each kind of node lays them out. With thousands
+    of productions, an event reads its rule's nodes cold, so the nodes on an event's path
+    (beta memory, join, production; and ``AlphaMemory``) are laid out for it:
+
+    - the fields an activation reads (at most six) are declared in a base class of
+      their own, so that they come first and share one cache line with the object's
+      header; the rest follow;
+    - the four classes fit one size class of CPython's small-object allocator
+      (192-byte blocks with the collector's header, three cache lines): the objects
+      built for one production then sit next to each other, on one memory page, and
+      each starts a cache line (measured: benchmarks/RESULTS.md, issue 17).
+
+    ``tests/unit/rete/test_layout.py`` checks both. The other kinds of node take the
+    plain layout of ``PlainNode``.
+    """
+
+    __slots__ = _NO_SLOTS
+    all_children: dict[Node, None]
+    amem: AlphaMemory | None
+    children: dict[Node, None]
+    depth: int
+    kids: tuple[Node, ...]
+    net: ReteNetwork
+    nid: int
+    parent: Node | None
+    share: dict[Any, Node]
+    src: Node | None
     kind = "node"
     stores = False
 
@@ -65,17 +105,17 @@ class Node:
         self.nid = _nid
         self.net = net
         self.parent = parent
-        self.depth: int = 0 if parent is None else parent.depth + 1
-        self.children: dict[Node, None] = {}
+        self.depth = 0 if parent is None else parent.depth + 1
+        self.children = {}
         # The linked children as a tuple, for the activations: with thousands of
         # productions a tuple is one cold object to read where a dict is two or three.
         # (Not kept by a beta memory: see ``BetaMemory._kids_changed``.)
-        self.kids: tuple[Node, ...] = ()
-        self.all_children: dict[Node, None] = {}
-        self.share: dict[Any, Node] = {}
-        self.amem: AlphaMemory | None = None
+        self.kids = ()
+        self.all_children = {}
+        self.share = {}
+        self.amem = None
         # The join whose output this memory node stores (None: not fed by a join).
-        self.src: Node | None = None
+        self.src = None
         p = parent
         while p is not None and p.kind in ("filter", "bind"):
             p = p.parent
@@ -133,8 +173,8 @@ class Node:
                 if v is self:
                     del p.share[k]
             if isinstance(p, BetaMemory):
-                p.joins.pop(self, None)
-                p.jt = None
+                p.joins.pop(self, None)  # type: ignore[call-overload]
+                p.joins_changed()
                 if self in p.nccs:
                     p.nccs.remove(self)
         amem = self.amem
@@ -148,7 +188,24 @@ class Node:
         return self.kind
 
 
-class BetaMemory(Node):
+class PlainNode(Node):
+    """The layout of the nodes off an event's usual path: ``NODE_SLOTS`` in name order."""
+
+    __slots__ = NODE_SLOTS
+
+
+class _BetaMemoryHot(Node):
+    """The fields of a beta memory that a token entering or leaving it reads."""
+
+    __slots__ = ("indexed", "items", "join1", "join1_amem", "kid")
+    indexed: bool
+    items: dict[Token, None]
+    join1: JoinNode | None
+    join1_amem: AlphaMemory | None
+    kid: Node | None
+
+
+class BetaMemory(_BetaMemoryHot):
     """Stores tokens; parent of join nodes, with hash indexes on their left keys.
 
     The indexes are kept only while the memory is large: they are filled when it grows
@@ -158,24 +215,32 @@ class BetaMemory(Node):
     token or none, and an index is two more cold objects per event.
     """
 
-    __slots__ = ("few", "indexed", "indexes", "items", "joins", "jt", "nccs")
+    __slots__ = cold_slots(_BetaMemoryHot.__slots__, "few", "indexes", "joins", "jt", "nccs")
     kind = "memory"
     stores = True
 
     def __init__(self, net: ReteNetwork, parent: Node | None) -> None:
         super().__init__(net, parent)
-        self.items: dict[Token, None] = Items()
+        self.items = Items()
         self.indexes: dict[tuple[int, ...], Index] = {}
         self.indexed = False
-        self.joins: dict[Node, None] = {}
+        self.joins: dict[JoinNode, None] = {}
         # The joins as a tuple, made when first needed after they changed (they change
         # only when productions do): one object to read when the memory fills or
         # empties, where the dict is two.
-        self.jt: tuple[Node, ...] | None = ()
+        self.jt: tuple[JoinNode, ...] | None = ()
+        # The only join, when there is one (a rule's usual chain): not even the tuple to
+        # read. None when there are none or several, or when ``jt`` is to be made again.
+        # With its alpha memory, read here rather than in the join (not among its hot
+        # fields): what the memory filling or emptying links or unlinks it from.
+        self.join1 = None
+        self.join1_amem = None
         self.nccs: list[Node] = []
         # The linked children as a tuple while they are few (rebuilt when they change:
         # left unlinking changes them as facts come and go), else None: the dict is read.
         self.few: tuple[Node, ...] | None = ()
+        # The only linked child, when there is one: read instead of ``few``.
+        self.kid = None
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
         t = _new(Token)  # Token(parent, wme, self, binds), written out (hot: see PNode)
@@ -207,11 +272,12 @@ class BetaMemory(Node):
         items = self.items
         if not items:
             items[t] = None
-            jt = self.jt
-            if jt is None:
-                jt = self.jt = tuple(self.joins)
-            for j in jt:
-                j.amem.link(j)  # type: ignore[union-attr]
+            j1 = self.join1
+            if j1 is not None:
+                self.join1_amem.link(j1)  # type: ignore[union-attr]
+            else:
+                for j in self._joins():
+                    j.amem.link(j)  # type: ignore[union-attr]
         else:
             items[t] = None
         if self.indexed:
@@ -228,6 +294,10 @@ class BetaMemory(Node):
                     bucket[t] = None
         elif len(items) > SMALL and self.indexes:
             self._fill_indexes()
+        kid = self.kid
+        if kid is not None:
+            kid.left(t, None, binds)
+            return
         few = self.few
         for c in few if few is not None else self.children:
             c.left(t, None, binds)
@@ -251,11 +321,26 @@ class BetaMemory(Node):
         if not items:
             items.clear()  # (see Items.clear)
             self.indexed = False  # (the indexes are empty now)
-            jt = self.jt
-            if jt is None:
-                jt = self.jt = tuple(self.joins)
-            for j in jt:
-                j.amem.unlink(j)  # type: ignore[union-attr]
+            j1 = self.join1
+            if j1 is not None:
+                self.join1_amem.unlink(j1)  # type: ignore[union-attr]
+            else:
+                for j in self._joins():
+                    j.amem.unlink(j)  # type: ignore[union-attr]
+
+    def _joins(self) -> tuple[JoinNode, ...]:
+        """The joins as a tuple (made again after they changed; see ``join1``)."""
+        jt = self.jt
+        if jt is None:
+            jt = self.jt = tuple(self.joins)
+            self.join1 = j1 = jt[0] if len(jt) == 1 else None
+            self.join1_amem = None if j1 is None else j1.amem
+        return jt
+
+    def joins_changed(self) -> None:
+        """A join below this memory was added or removed: its tuples are made again."""
+        self.jt = None
+        self.join1 = self.join1_amem = None
 
     def _fill_indexes(self) -> None:
         for ix in self.indexes.values():
@@ -301,7 +386,8 @@ class BetaMemory(Node):
         production built). It also keeps the NCC nodes' place, last."""
         self._nccs_last()
         ch = self.children
-        self.few = tuple(ch) if len(ch) <= FEW else None
+        self.few = few = tuple(ch) if len(ch) <= FEW else None
+        self.kid = few[0] if few is not None and len(few) == 1 else None
 
     def _nccs_last(self) -> None:
         # An NCC node must see a left activation after its subnetwork has (Doorenbos 2.8).
@@ -323,23 +409,23 @@ class BetaMemory(Node):
         super().destroy()
 
 
-class JoinNode(Node):
+class _JoinHot(Node):
+    """The fields of a join that its left and right activations read (six: with the
+    object's header, one cache line; see ``JoinNode``)."""
+
+    __slots__ = ("ext", "kid", "lget", "lix", "parent", "rix")
+    ext: Callable[[Any], tuple[Any, ...]] | None
+    kid: Node | None
+    lget: Callable[[Any], Any]
+    lix: Index | None
+    rix: Index | None
+
+
+class JoinNode(_JoinHot):
     """Joins the tokens of its beta memory with the facts of an alpha memory on equality
     of bound variables (hashed on both sides)."""
 
-    __slots__ = (
-        "ext",
-        "ext1",
-        "lget",
-        "lix",
-        "lkeys",
-        "reads",
-        "reads_all",
-        "rget",
-        "rix",
-        "rkeys",
-        "rkeyset",
-    )
+    __slots__ = cold_slots(_JoinHot.__slots__, "reads", "reads_all", "rget", "rkeys")
     kind = "join"
 
     def __init__(
@@ -352,23 +438,25 @@ class JoinNode(Node):
         ext_keys: tuple[Any, ...],
     ) -> None:
         super().__init__(net, parent)
+        # The only child, when there is one (the usual case: a production, or the next
+        # memory), read instead of the ``kids`` tuple, one cold object fewer per event.
+        self.kid = None
         self.amem = amem
-        self.lkeys = lkeys
         self.rkeys = rkeys
-        self.rkeyset = frozenset(rkeys)
         if lkeys:
-            self.lix: Index | None = parent.index(lkeys)
-            self.rix: Index | None = amem.index(rkeys)
-            self.rget: Callable[[Any], Any] = self.rix.get
+            self.lix = parent.index(lkeys)
+            self.rix = amem.index(rkeys)
+            self.rget = self.rix.get
             # The left key's getter, read here rather than through the (per-memory, so
             # with many rules cold) index object on each left activation.
-            self.lget: Callable[[Any], Any] = self.lix.get
+            self.lget = self.lix.get
         else:
             self.lix = self.rix = None
             self.rget = self.lget = _none
 
-        self.ext1 = ext_keys == (SELF,)
-        self.ext = make_getter(ext_keys) if not self.ext1 else _none
+        # The values a match of the join adds to its bindings, from the fact's values;
+        # None when that is the fact alone (a pattern that binds no variable).
+        self.ext = None if ext_keys == (SELF,) else make_getter(ext_keys)
         self.reads = frozenset(k for k in (*rkeys, *ext_keys) if k is not SELF)
         self.reads_all = False
         amem.nodes[self] = None
@@ -380,7 +468,7 @@ class JoinNode(Node):
             parent.add_child(self)
         else:
             parent.joins[self] = None
-            parent.jt = None
+            parent.joins_changed()
             amem.joins[self] = None
             amem.nj += 1
             parent.add_child(self, linked=bool(amem.items))
@@ -395,14 +483,24 @@ class JoinNode(Node):
             bucket = idx_get(rix.map, self.lget(binds))
             if bucket is None:
                 return
+        kid = self.kid
+        if kid is not None:
+            ext = self.ext
+            if ext is None:
+                for w in bucket:  # type: ignore[union-attr]
+                    kid.left(parent, w, (*binds, w))
+            else:
+                for w in bucket:  # type: ignore[union-attr]
+                    kid.left(parent, w, binds + ext(w.data))
+            return
         children = self.kids
-        if self.ext1:
+        ext = self.ext
+        if ext is None:
             for w in bucket:  # type: ignore[union-attr]
                 nb = (*binds, w)
                 for c in children:
                     c.left(parent, w, nb)
         else:
-            ext = self.ext
             for w in bucket:  # type: ignore[union-attr]
                 nb = binds + ext(w.data)
                 for c in children:
@@ -419,10 +517,16 @@ class JoinNode(Node):
             bucket = scan(parent.items, lix.get, self.rget(w.data))
         if not bucket:
             return
-        e = (w,) if self.ext1 else self.ext(w.data)
-        children = self.kids
+        ext = self.ext
+        e = (w,) if ext is None else ext(w.data)
         # Safe to iterate in place: what this activation adds or deletes lies below
         # this node, never in its parent memory.
+        kid = self.kid
+        if kid is not None:
+            for t in bucket:
+                kid.left(t, w, t.binds + e)
+            return
+        children = self.kids
         for t in bucket:
             nb = t.binds + e
             for c in children:
@@ -436,8 +540,12 @@ class JoinNode(Node):
             else:
                 bucket = idx_get(rix.map, self.lix.get(t.binds)) or {}  # type: ignore[union-attr]
             for w in list(bucket):
-                e = (w,) if self.ext1 else self.ext(w.data)
+                e = (w,) if self.ext is None else self.ext(w.data)
                 emit(t, w, t.binds + e)
+
+    def _kids_changed(self) -> None:
+        kids = self.kids = tuple(self.children)
+        self.kid = kids[0] if len(kids) == 1 else None
 
     def left_unlink(self) -> None:
         self.parent.unlink_child(self)  # type: ignore[union-attr]
@@ -451,7 +559,7 @@ class JoinNode(Node):
     def rebinds(self, changed: set[Any]) -> bool:
         """Whether a change of these attributes only changes the values this join binds
         for production nodes: it tests none of them, and nothing below it reads them."""
-        if self.reads_all or not self.rkeyset.isdisjoint(changed):
+        if self.reads_all or not changed.isdisjoint(self.rkeys):
             return False
         return all(c.kind == "production" for c in self.all_children)
 
@@ -467,7 +575,8 @@ class JoinNode(Node):
             bucket = parent.matching(lix, self.rget(w.data))
         if not bucket:
             return
-        e = (w,) if self.ext1 else self.ext(w.data)
+        ext = self.ext
+        e = (w,) if ext is None else ext(w.data)
         children = self.kids
         pop = kept.pop
         for t in bucket:
@@ -484,7 +593,7 @@ class JoinNode(Node):
         if self.reads_all:
             self.amem.wild -= 1  # type: ignore[union-attr]
         if self.lix is not None:
-            self.parent.release_index(self.lkeys)  # type: ignore[union-attr]
+            self.parent.release_index(self.lix.keys)  # type: ignore[union-attr]
             self.amem.release_index(self.rkeys)  # type: ignore[union-attr]
 
     def label(self) -> str:
@@ -514,7 +623,7 @@ def scan(items: Iterable[Token], get: Callable[[Any], Any], key: Any) -> list[To
     ]
 
 
-class FilterNode(Node):
+class FilterNode(PlainNode):
     """Passes on the partial matches for which a test of bound variables holds."""
 
     __slots__ = ("call", "fn", "what")
@@ -561,7 +670,7 @@ class FilterNode(Node):
         return self.what[1]
 
 
-class BindNode(Node):
+class BindNode(PlainNode):
     """Appends ``fn(bound variables)`` to the bindings."""
 
     __slots__ = ("call", "fn", "what")
@@ -635,10 +744,21 @@ def make_call(fn: Callable[..., Any], slots: tuple[int, ...]) -> Callable[[tuple
     return calln
 
 
-class PNode(Node):
+class _PNodeHot(Node):
+    """The fields of a production node that a match made, fired and deleted reads."""
+
+    __slots__ = ("agenda", "args", "fn", "items", "net", "xslots")
+    agenda: Agenda
+    args: tuple[int, ...] | None
+    fn: Callable[..., Any]
+    items: dict[Token, None]
+    xslots: tuple[int, ...]
+
+
+class PNode(_PNodeHot):
     """A production's terminal node: each token is a match (an activation)."""
 
-    __slots__ = ("agenda", "args", "branch", "fn", "info", "items", "order", "prod", "xslots")
+    __slots__ = cold_slots(_PNodeHot.__slots__, "branch", "info", "order", "prod")
     kind = "production"
     stores = True
 
@@ -649,13 +769,13 @@ class PNode(Node):
         # The action, and where its positional arguments sit in a match's bindings when
         # they are all known when it is built (None: the network works them out at each
         # firing; see ``ReteNetwork._plan_args``).
-        self.fn: Callable[..., Any] = prod.__wrapped__
-        self.args: tuple[int, ...] | None = None
-        self.items: dict[Token, None] = Items()
+        self.fn = prod.__wrapped__
+        self.args = None
+        self.items = Items()
         self.order = 0
-        self.agenda: Agenda = net.agenda
+        self.agenda = net.agenda
         # Below a cross join: where the facts of each match sit in its bindings.
-        self.xslots: tuple[int, ...] = getattr(parent, "wslots", ())
+        self.xslots = getattr(parent, "wslots", ())
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
         # Token(parent, wme, self, binds) written out: the hottest allocation of a busy

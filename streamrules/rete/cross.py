@@ -23,7 +23,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from streamrules.rete.alpha import AlphaMemory, make_getter
-from streamrules.rete.beta import BetaMemory, Node, PNode
+from streamrules.rete.beta import BetaMemory, Node, PlainNode, PNode
 from streamrules.rete.fact import SELF, WME
 from streamrules.rete.tokens import UNTRACKED, Emit, Token, tokens_of
 
@@ -41,7 +41,7 @@ def _self_only(d: dict[Any, Any]) -> tuple[Any, ...]:
     return (d[SELF],)
 
 
-class CrossJoinNode(Node):
+class CrossJoinNode(PlainNode):
     """Joins each partial match with every combination of one fact per memory."""
 
     __slots__ = ("_facts_of", "amems", "exts", "pos", "reads_all", "reads_by", "wslots")

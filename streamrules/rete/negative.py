@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from streamrules.rete.alpha import AlphaMemory, Index, idx_add, idx_get, idx_remove
-from streamrules.rete.beta import BetaMemory, Node, _none
+from streamrules.rete.beta import BetaMemory, Node, PlainNode, _none
 from streamrules.rete.fact import SELF, WME, Items
 from streamrules.rete.tokens import Emit, Token, kill, kill_children
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from streamrules.rete.network import ReteNetwork
 
 
-class _GateNode(Node):
+class _GateNode(PlainNode):
     """What NOT and EXISTS share, over one pattern or a conjunction: each left token counts
     what matches it, and passes on while that count is zero (NOT) or not zero (EXISTS)."""
 
@@ -268,7 +268,7 @@ class NccNode(_GateNode):
         return "exists (conjunction)" if self.exists else "not (conjunction)"
 
 
-class NccPartner(Node):
+class NccPartner(PlainNode):
     """Bottom of an NCC subnetwork: hands each result to the owner token it belongs to."""
 
     __slots__ = ("buffer", "drop_wme", "levels", "ncc", "results")

@@ -290,6 +290,10 @@ class ReteNetwork:
                     self._listener_error(lst, exc)
         for amem in self.alpha.dispatch(cls, d):
             amem.insert(w)
+            solo = amem.solo
+            if solo is not None:
+                solo.right(w)
+                continue
             snap = amem._snap
             for node in snap if snap is not None else amem.snapshot():
                 node.right(w)
