@@ -35,10 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamrules.codec import Decision, Decoder, Event, Record, dead_letter_headers, parse_rfc3339
+from streamrules.codec import Decision, Event, Record
 from streamrules.codec.decode import wall_clock_ms
-from streamrules.codec.events import positional_maker
-from streamrules.codec.timefmt import parse_event_time
 from streamrules.config import Settings
 from streamrules.errors import DecodeError
 from streamrules.merge import Buffered, EventTimeMerger
@@ -50,6 +48,7 @@ from streamrules.pipeline import (
     freeze_startup_objects,
     thaw_startup_objects,
 )
+from streamrules.runtime import emit, new_decoder, new_pipeline
 from streamrules.transport.base import OutRecord, TopicPartition, Transport
 
 __all__ = ["App", "AppStats", "describe"]
@@ -61,7 +60,6 @@ _CHUNK = 200
 _FETCH_TIMEOUT_MS = 200
 # How often the broker's state (the transport's probe) is looked at for logs and metrics.
 _WATCH_INTERVAL_S = 0.5
-_make_out = positional_maker(OutRecord)  # one per decision: the hot path
 
 
 def _monotonic_ms() -> int:
@@ -103,15 +101,8 @@ class App:
         self.pipeline = self._new_pipeline()  # fails early on bad rules (ConfigError)
         self.stats = AppStats()
         self._merger: EventTimeMerger[Event | DeadLetter] = EventTimeMerger(settings.idle_ms)
-        # Decoding here, with the configured topic names, also catches events sent to the
-        # other input topic (a `schema` dead letter) under any topic names; records above
-        # max_record_bytes and events too far ahead of the wall clock are dead letters.
-        self._decoder = Decoder(
-            settings.topic_names,
-            max_record_bytes=settings.max_record_bytes,
-            max_future_ms=settings.service_max_future_ms,
-            wall_clock_ms=wall_clock,
-        )
+        # The configured topic names, max_record_bytes, max_future_ms (runtime.new_decoder).
+        self._decoder = new_decoder(settings, wall_clock)
         self._lock = asyncio.Lock()
         self._generation = 0
         self._needs_rebuild = True
@@ -139,12 +130,7 @@ class App:
         self._stopping = True
 
     def _new_pipeline(self) -> Pipeline:
-        s = self.settings
-        return Pipeline(
-            s.rules,
-            allowed_lateness_ms=s.allowed_lateness_ms,
-            max_firings_per_event=s.max_firings_per_event,
-        )
+        return new_pipeline(self.settings)
 
     async def run(self) -> None:
         await self.transport.start(self._on_revoked, self._on_assigned)
@@ -441,37 +427,7 @@ class App:
             self.metrics.batch_latency(time.perf_counter() - t0)
 
     def _emit(self, result: StepResult, out: list[OutRecord]) -> None:
-        s = self.settings
-        for d in result.decisions:
-            # The decision's time is format_ms output: the decoder's cached parser takes it.
-            times = parse_event_time(d.event_time) or parse_rfc3339(d.event_time)
-            out.append(
-                _make_out(
-                    s.decisions_topic,
-                    d.key.encode(),
-                    d.to_json(),
-                    (("rule", d.rule.encode()), ("decision_id", d.decision_id.encode())),
-                    times[1],
-                )
-            )
-            self.stats.decisions += 1
-            by_rule = self.stats.decisions_by_rule
-            by_rule[d.rule] = by_rule.get(d.rule, 0) + 1
-            self.metrics.decision(d.rule)
-        for dl in result.dead_letters:
-            r = dl.record
-            out.append(
-                OutRecord(
-                    s.dlq_topic,
-                    r.key,
-                    r.value,
-                    tuple(dead_letter_headers(r, dl.reason, dl.message)),
-                )
-            )
-            self.stats.dead_letters += 1
-            by_reason = self.stats.dead_letters_by_reason
-            by_reason[dl.reason] = by_reason.get(dl.reason, 0) + 1
-            self.metrics.dead_letter(dl.reason)
+        emit(self.settings, self.stats, self.metrics, result, out)
 
 
 def _names(tps: frozenset[TopicPartition]) -> str:
