@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import signal
+import tempfile
 from collections.abc import Callable
 
 from streamrules import config
@@ -85,7 +86,10 @@ def _run_faust(settings: config.Settings, stop_when_idle_ms: int | None) -> int:
         ) from None
     if settings.metrics_port is not None:
         raise ConfigError("metrics_port: not served by the faust runtime yet")
-    app = new_app(settings)
+    # Faust wants a data folder for tables; this app keeps none (memory store, no
+    # tables): a throw-away folder instead of `<group>-data` in the working directory.
+    datadir = tempfile.TemporaryDirectory(prefix="streamrules-faust-")
+    app = new_app(settings, datadir=datadir.name)
     rules = attach(app, settings)
     if stop_when_idle_ms is not None:
 
@@ -102,6 +106,8 @@ def _run_faust(settings: config.Settings, stop_when_idle_ms: int | None) -> int:
         worker.execute_from_commandline()
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    finally:
+        datadir.cleanup()
     return 0
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable
@@ -95,6 +96,8 @@ class FaustRules:
                 "exactly_once: not offered by the faust runtime (use --runtime aiokafka)"
             )
         self.app = app
+        # Faust's consumer group is the app's id: the rebuild reads that group's offsets.
+        settings = dataclasses.replace(settings, group_id=str(app.conf.id))
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.clock = clock
@@ -201,8 +204,19 @@ class FaustRules:
         return self.clock() - self.last_activity_ms
 
     def _drop_buffers(self) -> None:
-        # Unprocessed records are never acked: Faust forgets them (its wait for the
-        # delivered records to be acked sees them collected), the next owner re-reads.
+        """Forget every record delivered but not processed, without acking it.
+
+        Faust's rebalance and stop wait until each record it delivered is acked or
+        forgotten (``Consumer.wait_empty``). Acking would commit records never processed;
+        so they leave Faust's set of unacked messages instead (its ``WeakSet`` cannot
+        forget them by itself: its own stream iterator keeps the last one referenced),
+        and whoever owns the partition next reads them again from the committed offset.
+        """
+        unacked = getattr(self.app.consumer, "_unacked_messages", None)
+        events = [b.item[1] for b in self._merger.drain()] + self._pending
+        for event in events:
+            if event is not None and unacked is not None:
+                unacked.discard(event.message)
         self._merger.clear()
         self._pending = []
         self._rebuilding = True
