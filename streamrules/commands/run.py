@@ -91,6 +91,7 @@ def _run_faust(settings: config.Settings, stop_when_idle_ms: int | None) -> int:
     datadir = tempfile.TemporaryDirectory(prefix="streamrules-faust-")
     app = new_app(settings, datadir=datadir.name)
     rules = attach(app, settings)
+    _check_topics(settings)
     if stop_when_idle_ms is not None:
 
         @app.timer(interval=0.5)  # type: ignore[untyped-decorator]
@@ -109,6 +110,28 @@ def _run_faust(settings: config.Settings, stop_when_idle_ms: int | None) -> int:
     finally:
         datadir.cleanup()
     return 0
+
+
+def _check_topics(settings: config.Settings) -> None:
+    """The four topics must exist, as for the plain runtime (Faust would wait for a missing
+    input topic forever, logging an error a tenth of a second)."""
+    from streamrules.errors import TransportError
+    from streamrules.transport import kafka_admin
+
+    names = (
+        settings.orders_topic,
+        settings.incidents_topic,
+        settings.decisions_topic,
+        settings.dlq_topic,
+    )
+    bootstrap, options = kafka_admin.settings_options(settings)
+    found = asyncio.run(kafka_admin.describe_topics(bootstrap, names, **options))
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise TransportError(
+            f"missing topic{'s' if len(missing) > 1 else ''} {', '.join(missing)} on "
+            f"{settings.bootstrap} (streamrules topics apply creates them)"
+        )
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -492,7 +492,6 @@ def new_app(settings: Settings, **conf: Any) -> faust.App:
         "producer_acks": -1,
         "web_enabled": False,
         "store": "memory://",
-        "topic_allow_declare": False,
     }
     options.update(conf)
     return faust.App(settings.group_id, **options)

@@ -203,3 +203,19 @@ def _payments_holds(tmp: Path) -> int:
     return sum(
         orjson.loads(line)["rule"] == "payments_hold" for line in done.stdout.splitlines() if line
     )
+
+
+def test_a_missing_topic_stops_the_faust_runtime_at_start(kafka_bootstrap: str) -> None:
+    done = cli(
+        "run",
+        "--runtime",
+        "faust",
+        "--bootstrap-servers",
+        kafka_bootstrap,
+        "--orders-topic",
+        "no-such-orders-topic",
+        timeout=120,
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.decode().strip().splitlines()
+    assert "missing topics no-such-orders-topic" in line
