@@ -8,10 +8,11 @@ decision ids, keys, headers and dead letters, on the same topics.
 
 At-least-once, on Faust's own offsets. The agent's stream does not ack by itself
 (``noack``): a record is acked only once the decisions and dead letters it caused are
-acknowledged by the broker, and Faust commits acked offsets (its commit interval, and on
-every rebalance). A record buffered in the merge but not processed yet is never acked: when
-Faust suspends the flow for a rebalance or a stop, the buffers are dropped (Faust waits
-for the records it delivered to be acked or forgotten) and the next owner reads them again.
+acknowledged by the broker, and the acked offsets are committed after each batch (Faust
+also commits them on its own interval and on every rebalance). A record buffered in the
+merge but not processed yet is never acked: when Faust suspends the flow for a rebalance or
+a stop, the buffers are dropped (Faust waits for the records it delivered to be acked or
+forgotten) and the next owner reads them again.
 
 Working memory after an assignment is rebuilt by re-reading, as ``app.App`` does: a
 ``PartitionReader`` (manual assignment, outside the group) reads each assigned partition
@@ -51,6 +52,7 @@ from streamrules.metrics import Metrics
 from streamrules.pipeline import DeadLetter, StepResult
 from streamrules.runtime import emit, new_decoder, new_pipeline
 from streamrules.transport.base import OutRecord, TopicPartition
+from streamrules.transport.kafka_output import OutputProducer
 from streamrules.transport.kafka_reader import PartitionReader
 
 __all__ = ["FaustRules", "attach", "build_app", "faust_broker_url", "new_app"]
@@ -62,6 +64,12 @@ _CHUNK = 200
 # Longest sleep of the driver between looks at the merge and at Faust's flow control.
 _TICK_S = 0.05
 _REBUILD_FETCH_MS = 200
+# A pause in the agent's input this long ends the gathering of a batch.
+_GATHER_S = 0.005
+# The longest a batch gathers while input keeps coming (a backlog): about a fetch's worth.
+_GATHER_MAX_MS = 100
+# The agent works itself once this many batches are buffered (bounded memory).
+_BUFFERED_BATCHES = 20
 AGENT_NAME = "streamrules-rules"
 
 # One merged item: the decoded event (or the dead letter it is) and the Faust event that
@@ -119,9 +127,14 @@ class FaustRules:
         self._end: dict[TopicPartition, int] = {}  # end offsets seen at the rebuild
         self._stream: Any = None
         self._reader: PartitionReader | None = None
+        # Streamrules' own producer, not Faust's: the plain runtime's batches per partition
+        # (Faust's producer sends a request per record when each send is awaited).
+        self._output: OutputProducer | None = None
         self._rebuild_task: asyncio.Task[None] | None = None
         self._driver: asyncio.Task[None] | None = None
         self.last_activity_ms = clock()
+        self._received = 0  # events the agent received (the driver's gathering watches it)
+        self.batches = 0
         topic = app.topic(*self._inputs, key_serializer="raw", value_serializer="raw", acks=True)
         self.agent = app.agent(topic, name=AGENT_NAME)(self._consume)
         # mode's stubs want a keyword-only `signal`; the handlers take it in **kwargs.
@@ -130,21 +143,25 @@ class FaustRules:
 
     # -- Faust's side ----------------------------------------------------------------
     async def _consume(self, stream: Any) -> None:
-        """The agent: buffer every event; the driver task processes the merge."""
+        """The agent: buffer every event, process what the merge releases."""
         stream = stream.noack()
         self._stream = stream
         if self._driver is None or self._driver.done():
             self._driver = asyncio.create_task(self._drive(), name="streamrules-faust-drive")
-        batch = self.settings.batch_size
+        bound = _BUFFERED_BATCHES * self.settings.batch_size
         async for event in stream.events():
             self._on_event(event)
             merger = self._merger
-            if merger.buffered() >= batch and merger.ready(self.clock()):
-                # Work here rather than buffer without end: Faust's fetcher waits for us.
+            if merger.buffered() >= bound and not self._rebuilding and merger.ready(self.clock()):
+                # Work here too, not only in the driver, so that the buffers stay bounded:
+                # Faust's fetcher waits for the agent meanwhile.
                 async with self._lock:
                     await self._work()
+            else:
+                self._wake.set()
 
     def _on_event(self, event: Any) -> None:
+        self._received += 1
         self.last_activity_ms = self.clock()
         message = event.message
         tp = (message.topic, message.partition)
@@ -154,7 +171,6 @@ class FaustRules:
             self._pending.append(event)
             return
         self._add(event)
-        self._wake.set()
 
     async def _on_assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         # The signal's receivers are called as (sender, assigned, signal=...).
@@ -176,7 +192,8 @@ class FaustRules:
         return bool(self.app.flow_control.is_active())
 
     async def _drive(self) -> None:
-        """Process what the merge releases; drop the buffers when Faust stops the flow."""
+        """Process what the merge releases when an idle wait ends (the agent processes what
+        new input releases); drop the buffers when Faust stops the flow."""
         while True:
             wait = self._merger.wait_ms(self.clock())
             timeout = _TICK_S if wait is None else min(_TICK_S, max(wait, 1) / 1000)
@@ -190,8 +207,25 @@ class FaustRules:
                 continue
             if self._rebuilding:
                 continue
+            await self._gather()
             async with self._lock:
-                await self._work()
+                await self._work(once=True)
+
+    async def _gather(self) -> None:
+        """Let a burst of input gather into one batch before working on it.
+
+        Faust hands the agent one event at a time, and a partition the merge waits for
+        trickles in with the others, so without this each batch would be the few records
+        each arrival releases, each with a produce and a commit round trip. Waits while
+        events keep arriving or the broker is known to hold more, up to ``_GATHER_MAX_MS``
+        (or ``batch_max_ms``); a pause in live traffic ends it at once.
+        """
+        until = self.clock() + min(self.settings.batch_max_ms, _GATHER_MAX_MS)
+        while self.clock() < until:
+            seen = self._received
+            await asyncio.sleep(_GATHER_S)
+            if self._received == seen and not any(self._behind(tp) for tp in self._assigned):
+                return  # a pause, and nothing known to be on the way: live traffic
 
     def idle_ms(self) -> int | None:
         """Processing time since the last input, while all input is processed and nothing
@@ -264,13 +298,16 @@ class FaustRules:
             end = max(end, int(hw))
         return self._next.get(tp, 0) < end
 
-    async def _work(self) -> None:
-        """Process batches while the merge releases records (caller holds the lock)."""
+    async def _work(self, *, once: bool = False) -> None:
+        """Process batches while the merge releases records, or one (caller holds the
+        lock)."""
         merger = self._merger
         for tp in self._assigned:
             merger.set_behind(tp, self._behind(tp))
         while merger.ready(self.clock()):
             await self._step()
+            if once:
+                return
 
     async def _step(self) -> None:
         """Process at most one batch of merged records, deliver its output, then ack."""
@@ -304,27 +341,25 @@ class FaustRules:
                     break
         if out:
             await self._deliver(out)
-        stream = self._stream
-        for event in acks:
-            await stream.ack(event)
+        if acks:
+            stream = self._stream
+            for event in acks:
+                await stream.ack(event)
+            # Committed now, as `run` commits each batch: a crash repeats at most the
+            # batch in flight, not Faust's commit interval of work.
+            await self.app.commit(set(self._inputs))
         if done:
+            self.batches += 1
             self.last_activity_ms = clock()
             if pipeline.watermark_ms is not None:
                 self.metrics.watermark(pipeline.watermark_ms)
             self.metrics.batch_latency(time.perf_counter() - t0)
 
     async def _deliver(self, out: list[OutRecord]) -> None:
-        """Send every record with Faust's producer; return once the broker acked all."""
-        producer = self.app.producer
-        futures = []
-        for r in out:
-            # Faust takes seconds and multiplies back by 1000 (truncating): half a
-            # millisecond more makes the round trip exact.
-            ts = None if r.timestamp_ms is None else (r.timestamp_ms + 0.5) / 1000
-            fut = await producer.send(r.topic, r.key, r.value, None, ts, list(r.headers))
-            futures.append(fut)
-        if futures:
-            await asyncio.gather(*futures)
+        """Send every record; return once the broker acknowledged all of them."""
+        if self._output is None:
+            self._output = OutputProducer(self.settings)
+        await self._output.send_all(out)
 
     # -- rebuilding working memory ---------------------------------------------------
     async def _reader_started(self) -> PartitionReader:
@@ -445,12 +480,22 @@ class FaustRules:
 
     async def close(self) -> None:
         """Stop the helper tasks and the rebuild's reader (the app stops the rest)."""
+        log.info(
+            "summary: %d records in %d batches, %d decisions, %d dead letters",
+            self.stats.records,
+            self.batches,
+            self.stats.decisions,
+            self.stats.dead_letters,
+        )
         for task in (self._driver, self._rebuild_task):
             if task is not None and not task.done():
                 task.cancel()
         if self._reader is not None:
             reader, self._reader = self._reader, None
             await reader.stop()
+        if self._output is not None:
+            output, self._output = self._output, None
+            await output.stop()
 
 
 def _names(tps: Collection[TopicPartition]) -> str:

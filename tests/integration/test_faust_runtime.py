@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -46,21 +47,37 @@ def _faust_flags(bootstrap: str, names: dict[str, str]) -> list[str]:
     ]
 
 
-def _worker(tmp: Path, flags: list[str], name: str = "faust") -> Service:
-    """`streamrules run --runtime faust ...` as a subprocess (Faust's log lines are text:
-    Service.lines() keeps each as a RAW record, which wait_for_log searches)."""
-    return Service(tmp, flags, name=name)
+WorkerFactory = Callable[..., Service]
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[WorkerFactory]:
+    """``worker(flags, name=...)``: `streamrules run --runtime faust ...` as a subprocess
+    (Faust's log lines are text: Service.lines() keeps each as a RAW record, which
+    wait_for_log searches). Any still running after the test are killed, also when it
+    failed: a worker left on deleted topics would spin on errors."""
+    started: list[Service] = []
+
+    def make(flags: list[str], name: str = "faust") -> Service:
+        service = Service(tmp_path, flags, name=name)
+        started.append(service)
+        return service
+
+    yield make
+    for service in started:
+        if service.proc.poll() is None:
+            service.kill()
 
 
 def test_live_feed_through_the_faust_runtime_equals_replay(
-    kafka_bootstrap: str, contract_topics: dict[str, str], tmp_path: Path
+    kafka_bootstrap: str, contract_topics: dict[str, str], tmp_path: Path, worker: WorkerFactory
 ) -> None:
     names = contract_topics
     items = live_items(41, names, hours=6)
-    worker = _worker(tmp_path, [*_faust_flags(kafka_bootstrap, names), "--stop-when-idle", "6"])
-    worker.wait_for_log("working memory rebuilt", timeout=180)
+    service = worker([*_faust_flags(kafka_bootstrap, names), "--stop-when-idle", "6"])
+    service.wait_for_log("working memory rebuilt", timeout=180)
     finish_feed(start_feed(tmp_path, kafka_bootstrap, items, 2000))
-    assert worker.wait() == 0, worker.tail()
+    assert service.wait() == 0, service.tail()
 
     want_ids, want_dead = expected_run(tmp_path, kafka_bootstrap, names)
     got_ids, got_dead = published(kafka_bootstrap, names)
@@ -78,25 +95,25 @@ def test_live_feed_through_the_faust_runtime_equals_replay(
 
 
 def test_kill_9_mid_stream_then_restart_loses_nothing(
-    kafka_bootstrap: str, contract_topics: dict[str, str], tmp_path: Path
+    kafka_bootstrap: str, contract_topics: dict[str, str], tmp_path: Path, worker: WorkerFactory
 ) -> None:
     names = contract_topics
     items = live_items(42, names, hours=6)
     flags = [*_faust_flags(kafka_bootstrap, names), "--batch-size", "100"]
     feed = start_feed(tmp_path, kafka_bootstrap, items, 300)
-    worker = _worker(tmp_path, flags)
-    worker.wait_for_log("working memory rebuilt", timeout=180)
+    service = worker(flags)
+    service.wait_for_log("working memory rebuilt", timeout=180)
     # Killed once it has published something, with the feed still writing.
     deadline = time.monotonic() + 120
     while count(kafka_bootstrap, names["decisions"]) == 0:
-        assert time.monotonic() < deadline and worker.proc.poll() is None, worker.tail()
+        assert time.monotonic() < deadline and service.proc.poll() is None, service.tail()
         time.sleep(0.1)
     time.sleep(1.0)
-    worker.kill()
+    service.kill()
     assert feed.poll() is None, "the kill must come mid-stream"
     before = count(kafka_bootstrap, names["decisions"])
 
-    again = _worker(tmp_path, [*flags, "--stop-when-idle", "6"])
+    again = worker([*flags, "--stop-when-idle", "6"])
     finish_feed(feed)
     assert again.wait() == 0, again.tail()
     assert "re-reading" in again.log_path.read_text(errors="replace")
@@ -110,7 +127,7 @@ def test_kill_9_mid_stream_then_restart_loses_nothing(
 
 
 def test_two_workers_one_leaves_loses_nothing(
-    kafka_bootstrap: str, contract_topics: dict[str, str], tmp_path: Path
+    kafka_bootstrap: str, contract_topics: dict[str, str], tmp_path: Path, worker: WorkerFactory
 ) -> None:
     """Discounts only: each decision needs the facts of one partition, so any number of
     workers decides what replay does (payments_hold needs one worker: see the guide)."""
@@ -118,9 +135,9 @@ def test_two_workers_one_leaves_loses_nothing(
     items = [it for it in live_items(43, names, hours=8) if it[0] == names["orders"]]
     flags = [*_faust_flags(kafka_bootstrap, names), "--rules", "streamrules.packs.discounts"]
     feed = start_feed(tmp_path, kafka_bootstrap, items, 150)
-    first = _worker(tmp_path, flags, name="first")
+    first = worker(flags, name="first")
     first.wait_for_log("working memory rebuilt", timeout=180)
-    second = _worker(tmp_path, [*flags, "--stop-when-idle", "8"], name="second")
+    second = worker([*flags, "--stop-when-idle", "8"], name="second")
     # The second joins: both rebuild for their share of the partitions.
     second.wait_for_log("working memory rebuilt", timeout=180)
     time.sleep(2.0)
@@ -189,7 +206,12 @@ def test_the_guides_embedding_example_runs(
             time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=120)
+        try:
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     got_ids, _ = published(kafka_bootstrap, names)
     assert sorted(got_ids) == sorted(want_ids)
     assert count(kafka_bootstrap, alerts) == holds
