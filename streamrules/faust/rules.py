@@ -134,6 +134,7 @@ class FaustRules:
         self._driver: asyncio.Task[None] | None = None
         self.last_activity_ms = clock()
         self._received = 0  # events the agent received (the driver's gathering watches it)
+        self._delivered = 0  # records in the merge that Faust delivered (not re-read)
         self.batches = 0
         topic = app.topic(*self._inputs, key_serializer="raw", value_serializer="raw", acks=True)
         self.agent = app.agent(topic, name=AGENT_NAME)(self._consume)
@@ -201,9 +202,12 @@ class FaustRules:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()
             if not self._flow_active():
-                if self._merger.buffered() or self._pending:
+                # Only what Faust delivered needs forgetting: records a rebuild re-read
+                # (before the flow resumes after an assignment) stay where they are.
+                if self._delivered or self._pending:
                     async with self._lock:
-                        self._drop_buffers()
+                        if self._delivered or self._pending:
+                            self._drop_buffers()
                 continue
             if self._rebuilding:
                 continue
@@ -252,6 +256,7 @@ class FaustRules:
             if event is not None and unacked is not None:
                 unacked.discard(event.message)
         self._merger.clear()
+        self._delivered = 0
         self._pending = []
         self._rebuilding = True
 
@@ -286,6 +291,8 @@ class FaustRules:
             self._merger.add(Buffered(decoded.ts_ms, *tp, record.offset, (decoded, event)))
         self._next[tp] = record.offset + 1
         self._merger.set_behind(tp, self._behind(tp))
+        if event is not None:
+            self._delivered += 1
 
     def _behind(self, tp: TopicPartition) -> bool:
         """Whether the broker holds records of ``tp`` that are not buffered yet."""
@@ -334,6 +341,7 @@ class FaustRules:
                 emit(self.settings, self.stats, self.metrics, result, out)
             if event is not None:
                 acks.append(event)
+                self._delivered -= 1
             done += 1
             if done % _CHUNK == 0:
                 await asyncio.sleep(0)
@@ -388,6 +396,7 @@ class FaustRules:
         merger = self._merger
         merger.assign(assigned)
         merger.clear()
+        self._delivered = 0
         self._next = {}
         if not assigned:
             self._resume, self._end = {}, {}
