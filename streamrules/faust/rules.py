@@ -167,7 +167,9 @@ class FaustRules:
         message = event.message
         tp = (message.topic, message.partition)
         if tp not in self._assigned:
-            return  # not ours (any more): its owner reads it from the committed offset
+            # Not ours (any more): its owner reads it from the committed offset.
+            self._forget([event])
+            return
         if self._rebuilding:
             self._pending.append(event)
             return
@@ -231,6 +233,15 @@ class FaustRules:
             if self._received == seen and not any(self._behind(tp) for tp in self._assigned):
                 return  # a pause, and nothing known to be on the way: live traffic
 
+    def _forget(self, events: Iterable[Any]) -> None:
+        """Take Faust events out of the consumer's unacked set without acking them."""
+        unacked = getattr(self.app.consumer, "_unacked_messages", None)
+        if unacked is None:
+            return
+        for event in events:
+            if event is not None:
+                unacked.discard(event.message)
+
     def idle_ms(self) -> int | None:
         """Processing time since the last input, while all input is processed and nothing
         is known to wait on the broker (None: busy, rebuilding or behind)."""
@@ -250,11 +261,7 @@ class FaustRules:
         forget them by itself: its own stream iterator keeps the last one referenced),
         and whoever owns the partition next reads them again from the committed offset.
         """
-        unacked = getattr(self.app.consumer, "_unacked_messages", None)
-        events = [b.item[1] for b in self._merger.drain()] + self._pending
-        for event in events:
-            if event is not None and unacked is not None:
-                unacked.discard(event.message)
+        self._forget([b.item[1] for b in self._merger.drain()] + self._pending)
         self._merger.clear()
         self._delivered = 0
         self._pending = []
