@@ -35,10 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamrules.codec import Decision, Decoder, Event, Record, dead_letter_headers, parse_rfc3339
+from streamrules.codec import Decision, Event, Record
 from streamrules.codec.decode import wall_clock_ms
-from streamrules.codec.events import positional_maker
-from streamrules.codec.timefmt import parse_event_time
 from streamrules.config import Settings
 from streamrules.errors import DecodeError
 from streamrules.facts.types import is_global_type
@@ -52,6 +50,7 @@ from streamrules.pipeline import (
     freeze_startup_objects,
     thaw_startup_objects,
 )
+from streamrules.runtime import decision_time_ms, emit, new_decoder, new_pipeline
 from streamrules.transport.base import OutRecord, TopicPartition, Transport
 
 __all__ = ["App", "AppStats", "describe"]
@@ -63,7 +62,6 @@ _CHUNK = 200
 _FETCH_TIMEOUT_MS = 200
 # How often the broker's state (the transport's probe) is looked at for logs and metrics.
 _WATCH_INTERVAL_S = 0.5
-_make_out = positional_maker(OutRecord)  # one per decision: the hot path
 
 
 def _monotonic_ms() -> int:
@@ -107,15 +105,8 @@ class App:
         self.pipeline = self._new_pipeline()  # fails early on bad rules (ConfigError)
         self.stats = AppStats()
         self._merger: EventTimeMerger[Event | DeadLetter] = EventTimeMerger(settings.idle_ms)
-        # Decoding here, with the configured topic names, also catches events sent to the
-        # other input topic (a `schema` dead letter) under any topic names; records above
-        # max_record_bytes and events too far ahead of the wall clock are dead letters.
-        self._decoder = Decoder(
-            settings.topic_names,
-            max_record_bytes=settings.max_record_bytes,
-            max_future_ms=settings.service_max_future_ms,
-            wall_clock_ms=wall_clock,
-        )
+        # The configured topic names, max_record_bytes, max_future_ms (runtime.new_decoder).
+        self._decoder = new_decoder(settings, wall_clock)
         self._lock = asyncio.Lock()
         self._generation = 0
         self._needs_rebuild = True
@@ -147,12 +138,7 @@ class App:
         self._stopping = True
 
     def _new_pipeline(self) -> Pipeline:
-        s = self.settings
-        return Pipeline(
-            s.rules,
-            allowed_lateness_ms=s.allowed_lateness_ms,
-            max_firings_per_event=s.max_firings_per_event,
-        )
+        return new_pipeline(self.settings)
 
     async def run(self) -> None:
         await self.transport.start(self._on_revoked, self._on_assigned)
@@ -440,14 +426,14 @@ class App:
             if result.dead_letters:
                 # A record's dead letter is its owner's to publish, once.
                 if tp in self.transport.assignment() and b.offset >= self._resume.get(tp, 0):
-                    self._emit_dead(result.dead_letters, out)
+                    emit(self.settings, self.stats, self.metrics, (), result.dead_letters, out)
                 else:
                     self.stats.suppressed += len(result.dead_letters)
             if result.decisions:
-                for d in self._publishable(result, b):
-                    self._emit_decision(d, out)
-                    decided.append(d)
-                    causes.append(b.ts_ms or 0)
+                publish = self._publishable(result, b)
+                emit(self.settings, self.stats, self.metrics, publish, (), out)
+                decided.extend(publish)
+                causes.extend([b.ts_ms or 0] * len(publish))
             if b.ts_ms is not None and b.ts_ms > stamps.get(tp, -(2**63)):
                 stamps[tp] = b.ts_ms
             self._processed[tp] = b.offset + 1
@@ -524,7 +510,7 @@ class App:
                 home = (s.orders_topic, self.transport.partition_of(s.orders_topic, d.key.encode()))
             inherited = self._inherited.get(home)
             if inherited is not None and (
-                inherited.fired(_time_ms(d.event_time))
+                inherited.fired(decision_time_ms(d.event_time))
                 if clocked and inherited.watermark_ms is not None
                 else inherited.published(tp, b.offset)
             ):
@@ -532,46 +518,6 @@ class App:
                 continue
             out.append(d)
         return out
-
-    def _emit_decision(self, d: Decision, out: list[OutRecord]) -> None:
-        s = self.settings
-        # The decision's time is format_ms output: the decoder's cached parser takes it.
-        times = parse_event_time(d.event_time) or parse_rfc3339(d.event_time)
-        out.append(
-            _make_out(
-                s.decisions_topic,
-                d.key.encode(),
-                d.to_json(),
-                (("rule", d.rule.encode()), ("decision_id", d.decision_id.encode())),
-                times[1],
-            )
-        )
-        self.stats.decisions += 1
-        by_rule = self.stats.decisions_by_rule
-        by_rule[d.rule] = by_rule.get(d.rule, 0) + 1
-        self.metrics.decision(d.rule)
-
-    def _emit_dead(self, dead: list[DeadLetter], out: list[OutRecord]) -> None:
-        s = self.settings
-        for dl in dead:
-            r = dl.record
-            out.append(
-                OutRecord(
-                    s.dlq_topic,
-                    r.key,
-                    r.value,
-                    tuple(dead_letter_headers(r, dl.reason, dl.message)),
-                )
-            )
-            self.stats.dead_letters += 1
-            by_reason = self.stats.dead_letters_by_reason
-            by_reason[dl.reason] = by_reason.get(dl.reason, 0) + 1
-            self.metrics.dead_letter(dl.reason)
-
-
-def _time_ms(text: str) -> int:
-    """Epoch ms of a decision's ``event_time`` (format_ms output)."""
-    return (parse_event_time(text) or parse_rfc3339(text))[1]
 
 
 def _names(tps: frozenset[TopicPartition]) -> str:

@@ -62,6 +62,12 @@ GUIDE = (
         "and rebuilds, broker outages, shutdown, scaling out; producing and tailing; the demo",
     ),
     Page(
+        "faust.md",
+        "Running on Faust",
+        "the same rules as a faust-streaming worker or inside your own Faust app: when to "
+        "choose which runtime, starting it, embedding it, how it works and its limits",
+    ),
+    Page(
         "configuration.md",
         "Configuration",
         "every setting of `run`, `produce`, `tail` and `demo`: flags, `STREAMRULES_*` "

@@ -1,0 +1,565 @@
+"""Runtime stage, Faust: the rules as one agent of a ``faust.App``.
+
+``attach(app, settings)`` adds to a Faust app one agent over the ``orders`` and
+``incidents`` topics. Per worker, everything the agent receives goes through the same
+event-time merge (``merge.EventTimeMerger``, contract section 5), the same ``Pipeline``
+and the same output records (``runtime.emit``) as ``streamrules run``: the same decisions,
+decision ids, keys, headers and dead letters, on the same topics.
+
+At-least-once, on Faust's own offsets. The agent's stream does not ack by itself
+(``noack``): a record is acked only once the decisions and dead letters it caused are
+acknowledged by the broker, and the acked offsets are committed after each batch (Faust
+also commits them on its own interval and on every rebalance). A record buffered in the
+merge but not processed yet is never acked: when Faust suspends the flow for a rebalance or
+a stop, the buffers are dropped (Faust waits for the records it delivered to be acked or
+forgotten) and the next owner reads them again.
+
+Working memory after an assignment is rebuilt by re-reading, as ``app.App`` does: a
+``PartitionReader`` (manual assignment, outside the group) reads each assigned partition
+from as far back as its facts matter (``orders_horizon_ms``, ``incidents_horizon_ms``
+before the newest committed record) up to the group's committed offset, through the same
+merge with publishing suppressed; the records Faust delivers meanwhile (from the committed
+offset on) wait, then join the merge behind them. Chosen over a Faust table (changelog) of
+working memory because it needs no second serialisation of the engine's state and gives
+exactly the state ``app.App`` rebuilds; it costs a re-read of the horizon on every
+rebalance (see the README).
+
+Incidents are not global here: a worker sees the incidents of the partitions Faust assigns
+it, so ``payments_hold`` (an order joined with the payments incident) needs a single
+worker, as the plain runtime did before issue 15. Exactly-once is not offered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from streamrules.app import AppStats
+from streamrules.codec import Event, Record
+from streamrules.codec.decode import wall_clock_ms
+from streamrules.config import Settings
+from streamrules.errors import ConfigError, DecodeError
+from streamrules.merge import Buffered, EventTimeMerger
+from streamrules.metrics import Metrics
+from streamrules.pipeline import DeadLetter, StepResult
+from streamrules.runtime import emit, new_decoder, new_pipeline
+from streamrules.transport.base import OutRecord, TopicPartition
+from streamrules.transport.kafka_output import OutputProducer
+from streamrules.transport.kafka_reader import PartitionReader
+
+__all__ = ["FaustRules", "attach", "build_app", "faust_broker_url", "new_app"]
+
+log = logging.getLogger(__name__)
+
+# Events processed between two yields to the event loop (heartbeats, fetches).
+_CHUNK = 200
+# Longest sleep of the driver between looks at the merge and at Faust's flow control.
+_TICK_S = 0.05
+_REBUILD_FETCH_MS = 200
+# A pause in the agent's input this long ends the gathering of a batch.
+_GATHER_S = 0.005
+# The longest a batch gathers while input keeps coming (a backlog): about a fetch's worth.
+_GATHER_MAX_MS = 100
+# The agent works itself once this many batches are buffered (bounded memory).
+_BUFFERED_BATCHES = 20
+AGENT_NAME = "streamrules-rules"
+
+# One merged item: the decoded event (or the dead letter it is) and the Faust event that
+# delivered it (None: re-read by a rebuild, never acked: its offset is committed already).
+_Item = tuple[Event | DeadLetter, Any]
+
+
+def _monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+def faust_broker_url(settings: Settings) -> str:
+    """``host:port,host:port`` -> Faust's ``kafka://host:port;host:port``."""
+    hosts = [h.strip() for h in settings.bootstrap.split(",") if h.strip()]
+    return ";".join(f"kafka://{h}" for h in hosts)
+
+
+class FaustRules:
+    """The rules processor inside a Faust app (see the module docstring)."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        *,
+        metrics: Metrics | None = None,
+        clock: Callable[[], int] = _monotonic_ms,
+        wall_clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        if settings.exactly_once:
+            raise ConfigError(
+                "exactly_once: not offered by the faust runtime (use --runtime aiokafka)"
+            )
+        self.app = app
+        # Faust's consumer group is the app's id: the rebuild reads that group's offsets.
+        settings = dataclasses.replace(settings, group_id=str(app.conf.id))
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.clock = clock
+        self.stats = AppStats()
+        self.pipeline = new_pipeline(settings)  # fails early on bad rules (ConfigError)
+        self._decoder = new_decoder(settings, wall_clock)
+        self._merger: EventTimeMerger[_Item] = EventTimeMerger(settings.idle_ms)
+        self._inputs = (settings.orders_topic, settings.incidents_topic)
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._assigned: frozenset[TopicPartition] = frozenset()
+        self._generation = 0
+        # True from an assignment until its rebuild is done: Faust's events wait in
+        # _pending meanwhile (they come after the re-read records of their partition).
+        self._rebuilding = True
+        self._pending: list[Any] = []
+        self._resume: dict[TopicPartition, int] = {}  # committed offsets: below, suppressed
+        self._next: dict[TopicPartition, int] = {}  # next offset expected per partition
+        self._end: dict[TopicPartition, int] = {}  # end offsets seen at the rebuild
+        self._stream: Any = None
+        self._reader: PartitionReader | None = None
+        # Streamrules' own producer, not Faust's: the plain runtime's batches per partition
+        # (Faust's producer sends a request per record when each send is awaited).
+        self._output: OutputProducer | None = None
+        self._rebuild_task: asyncio.Task[None] | None = None
+        self._driver: asyncio.Task[None] | None = None
+        self.last_activity_ms = clock()
+        self._received = 0  # events the agent received (the driver's gathering watches it)
+        self._delivered = 0  # records in the merge that Faust delivered (not re-read)
+        self.batches = 0
+        topic = app.topic(*self._inputs, key_serializer="raw", value_serializer="raw", acks=True)
+        self.agent = app.agent(topic, name=AGENT_NAME)(self._consume)
+        # mode's stubs want a keyword-only `signal`; the handlers take it in **kwargs.
+        app.on_partitions_assigned.connect(self._on_assigned, weak=False)  # type: ignore[arg-type]
+        app.on_before_shutdown.connect(self._on_shutdown, weak=False)  # type: ignore[arg-type]
+
+    # -- Faust's side ----------------------------------------------------------------
+    async def _consume(self, stream: Any) -> None:
+        """The agent: buffer every event, process what the merge releases."""
+        stream = stream.noack()
+        self._stream = stream
+        if self._driver is None or self._driver.done():
+            self._driver = asyncio.create_task(self._drive(), name="streamrules-faust-drive")
+        bound = _BUFFERED_BATCHES * self.settings.batch_size
+        async for event in stream.events():
+            self._on_event(event)
+            merger = self._merger
+            if merger.buffered() >= bound and not self._rebuilding and merger.ready(self.clock()):
+                # Work here too, not only in the driver, so that the buffers stay bounded:
+                # Faust's fetcher waits for the agent meanwhile.
+                async with self._lock:
+                    await self._work()
+            else:
+                self._wake.set()
+
+    def _on_event(self, event: Any) -> None:
+        self._received += 1
+        self.last_activity_ms = self.clock()
+        message = event.message
+        tp = (message.topic, message.partition)
+        if tp not in self._assigned:
+            # Not ours (any more): its owner reads it from the committed offset.
+            self._forget([event])
+            return
+        if self._rebuilding:
+            self._pending.append(event)
+            return
+        self._add(event)
+
+    async def _on_assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        # The signal's receivers are called as (sender, assigned, signal=...).
+        assigned: Iterable[Any] = args[0] if args else kwargs.get("assigned", ())
+        mine = frozenset((tp.topic, tp.partition) for tp in assigned if tp.topic in self._inputs)
+        self._generation += 1
+        self._assigned = mine
+        self._rebuilding = True
+        self._pending = []
+        if self._rebuild_task is not None and not self._rebuild_task.done():
+            self._rebuild_task.cancel()
+        log.info("partitions assigned: %s", _names(mine))
+        self.metrics.rebalance(mine)
+        self._rebuild_task = asyncio.create_task(
+            self._rebuild(mine, self._generation), name="streamrules-faust-rebuild"
+        )
+
+    def _flow_active(self) -> bool:
+        return bool(self.app.flow_control.is_active())
+
+    async def _drive(self) -> None:
+        """Process what the merge releases when an idle wait ends (the agent processes what
+        new input releases); drop the buffers when Faust stops the flow."""
+        while True:
+            wait = self._merger.wait_ms(self.clock())
+            timeout = _TICK_S if wait is None else min(_TICK_S, max(wait, 1) / 1000)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            if not self._flow_active():
+                # Only what Faust delivered needs forgetting: records a rebuild re-read
+                # (before the flow resumes after an assignment) stay where they are.
+                if self._delivered or self._pending:
+                    async with self._lock:
+                        if self._delivered or self._pending:
+                            self._drop_buffers()
+                continue
+            if self._rebuilding:
+                continue
+            await self._gather()
+            async with self._lock:
+                await self._work(once=True)
+
+    async def _gather(self) -> None:
+        """Let a burst of input gather into one batch before working on it.
+
+        Faust hands the agent one event at a time, and a partition the merge waits for
+        trickles in with the others, so without this each batch would be the few records
+        each arrival releases, each with a produce and a commit round trip. Waits while
+        events keep arriving or the broker is known to hold more, up to ``_GATHER_MAX_MS``
+        (or ``batch_max_ms``); a pause in live traffic ends it at once.
+        """
+        until = self.clock() + min(self.settings.batch_max_ms, _GATHER_MAX_MS)
+        while self.clock() < until:
+            seen = self._received
+            await asyncio.sleep(_GATHER_S)
+            if self._received == seen and not any(self._behind(tp) for tp in self._assigned):
+                return  # a pause, and nothing known to be on the way: live traffic
+
+    def _forget(self, events: Iterable[Any]) -> None:
+        """Take Faust events out of the consumer's unacked set without acking them."""
+        unacked = getattr(self.app.consumer, "_unacked_messages", None)
+        if unacked is None:
+            return
+        for event in events:
+            if event is not None:
+                unacked.discard(event.message)
+
+    def idle_ms(self) -> int | None:
+        """Processing time since the last input, while all input is processed and nothing
+        is known to wait on the broker (None: busy, rebuilding or behind)."""
+        if self._rebuilding or self._merger.buffered() or not self._assigned:
+            return None
+        if any(self._behind(tp) for tp in self._assigned):
+            self.last_activity_ms = self.clock()
+            return None
+        return self.clock() - self.last_activity_ms
+
+    def _drop_buffers(self) -> None:
+        """Forget every record delivered but not processed, without acking it.
+
+        Faust's rebalance and stop wait until each record it delivered is acked or
+        forgotten (``Consumer.wait_empty``). Acking would commit records never processed;
+        so they leave Faust's set of unacked messages instead (its ``WeakSet`` cannot
+        forget them by itself: its own stream iterator keeps the last one referenced),
+        and whoever owns the partition next reads them again from the committed offset.
+        """
+        self._forget([b.item[1] for b in self._merger.drain()] + self._pending)
+        self._merger.clear()
+        self._delivered = 0
+        self._pending = []
+        self._rebuilding = True
+
+    # -- the merge -------------------------------------------------------------------
+    def _add(self, event: Any) -> None:
+        m = event.message
+        tp = (m.topic, m.partition)
+        if m.offset < self._next.get(tp, 0):
+            return  # delivered twice (Faust re-seeks to the committed offset): seen
+        headers = m.headers
+        if headers and not isinstance(headers, list | tuple):
+            headers = list(headers.items())
+        record = Record(
+            m.topic,
+            m.partition,
+            m.offset,
+            m.key,
+            m.value or b"",
+            tuple((k, bytes(v or b"")) for k, v in headers) if headers else (),
+        )
+        self._buffer(record, event)
+
+    def _buffer(self, record: Record, event: Any) -> None:
+        tp = (record.topic, record.partition)
+        self.metrics.records_in(record.topic, record.partition, 1)
+        try:
+            decoded = self._decoder.decode(record)
+        except DecodeError as exc:
+            dead = DeadLetter(record, exc.reason, exc.message)
+            self._merger.add(Buffered(None, *tp, record.offset, (dead, event)))
+        else:
+            self._merger.add(Buffered(decoded.ts_ms, *tp, record.offset, (decoded, event)))
+        self._next[tp] = record.offset + 1
+        self._merger.set_behind(tp, self._behind(tp))
+        if event is not None:
+            self._delivered += 1
+
+    def _behind(self, tp: TopicPartition) -> bool:
+        """Whether the broker holds records of ``tp`` that are not buffered yet."""
+        end = self._end.get(tp, 0)
+        try:
+            hw = self.app.consumer.highwater(TP(tp[0], tp[1]))
+        except Exception:  # unknown before Faust fetched the partition
+            hw = None
+        if hw is not None:
+            end = max(end, int(hw))
+        return self._next.get(tp, 0) < end
+
+    async def _work(self, *, once: bool = False) -> None:
+        """Process batches while the merge releases records, or one (caller holds the
+        lock)."""
+        merger = self._merger
+        for tp in self._assigned:
+            merger.set_behind(tp, self._behind(tp))
+        while merger.ready(self.clock()):
+            await self._step()
+            if once:
+                return
+
+    async def _step(self) -> None:
+        """Process at most one batch of merged records, deliver its output, then ack."""
+        t0 = time.perf_counter()
+        pipeline, merger, clock = self.pipeline, self._merger, self.clock
+        limit = self.settings.batch_size
+        deadline = clock() + self.settings.batch_max_ms
+        out: list[OutRecord] = []
+        acks: list[Any] = []
+        done = 0
+        while done < limit:
+            b = merger.pop(clock())
+            if b is None:
+                break
+            item, event = b.item
+            if isinstance(item, DeadLetter):
+                result = StepResult([], [item])  # changes no state: not the pipeline's
+            else:
+                result = pipeline.process(item)
+            self.stats.records += 1
+            if b.offset < self._resume.get((b.topic, b.partition), 0):
+                self.stats.suppressed += len(result.decisions) + len(result.dead_letters)
+            else:
+                emit(
+                    self.settings,
+                    self.stats,
+                    self.metrics,
+                    result.decisions,
+                    result.dead_letters,
+                    out,
+                )
+            if event is not None:
+                acks.append(event)
+                self._delivered -= 1
+            done += 1
+            if done % _CHUNK == 0:
+                await asyncio.sleep(0)
+                if clock() >= deadline:
+                    break
+        if out:
+            await self._deliver(out)
+        if acks:
+            stream = self._stream
+            for event in acks:
+                await stream.ack(event)
+            # Committed now, as `run` commits each batch: a crash repeats at most the
+            # batch in flight, not Faust's commit interval of work.
+            await self.app.commit(set(self._inputs))
+        if done:
+            self.batches += 1
+            self.last_activity_ms = clock()
+            if pipeline.watermark_ms is not None:
+                self.metrics.watermark(pipeline.watermark_ms)
+            self.metrics.batch_latency(time.perf_counter() - t0)
+
+    async def _deliver(self, out: list[OutRecord]) -> None:
+        """Send every record; return once the broker acknowledged all of them."""
+        if self._output is None:
+            self._output = OutputProducer(self.settings)
+        await self._output.send_all(out)
+
+    # -- rebuilding working memory ---------------------------------------------------
+    async def _reader_started(self) -> PartitionReader:
+        if self._reader is None:
+            reader = PartitionReader(self.settings)
+            await reader.start()
+            self._reader = reader
+        return self._reader
+
+    async def _rebuild(self, assigned: frozenset[TopicPartition], generation: int) -> None:
+        try:
+            async with self._lock:
+                if generation != self._generation:
+                    return
+                await self._rebuild_locked(assigned, generation)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("rebuilding working memory failed: stopping the worker")
+            await self.app.crash(RuntimeError("streamrules: the rebuild failed"))
+
+    async def _rebuild_locked(self, assigned: frozenset[TopicPartition], generation: int) -> None:
+        started = time.perf_counter()
+        self.pipeline = new_pipeline(self.settings)
+        self.metrics.pipeline(self.pipeline)
+        merger = self._merger
+        merger.assign(assigned)
+        merger.clear()
+        self._delivered = 0
+        self._next = {}
+        if not assigned:
+            self._resume, self._end = {}, {}
+            self._finish_rebuild(generation)
+            return
+        reader = await self._reader_started()
+        reader.assign(assigned)
+        committed = await reader.committed(assigned)
+        resume = {tp: c for tp, c in committed.items() if c is not None and c > 0}
+        begin = await reader.beginning(assigned)
+        self._end = await reader.end(assigned)
+        start = await self._start_offsets(reader, assigned, resume, begin)
+        self._resume = resume
+        todo = {tp for tp in assigned if start[tp] < resume.get(tp, 0)}
+        for tp in assigned:
+            self._next[tp] = start[tp] if tp in todo else resume.get(tp, begin[tp])
+        for tp in todo:
+            reader.seek(tp, start[tp])
+        replay = sum(resume[tp] - start[tp] for tp in todo)
+        self.stats.rebuilds += 1
+        self.stats.rebuild_records += replay
+        self.metrics.rebuild(replay)
+        log.info("rebuilding working memory: re-reading %d records", replay)
+        while todo:
+            if generation != self._generation:
+                return
+            records = await reader.fetch(_REBUILD_FETCH_MS, self.settings.batch_size, todo)
+            for r in records:
+                tp = (r.topic, r.partition)
+                if tp not in todo or r.offset >= resume[tp]:
+                    continue
+                self._buffer(r, None)
+                if r.offset + 1 >= resume[tp]:
+                    todo.discard(tp)
+            for tp in list(todo):
+                if await reader.position(tp) >= resume[tp]:
+                    todo.discard(tp)  # past the end without a record: transaction markers
+            for tp in assigned:
+                merger.set_behind(tp, tp in todo or self._behind(tp))
+            while merger.ready(self.clock()):
+                await self._step()
+        self._finish_rebuild(generation)
+        self.metrics.rebuild_done(time.perf_counter() - started)
+
+    def _finish_rebuild(self, generation: int) -> None:
+        if generation != self._generation:
+            return
+        for tp in self._assigned:
+            self._next.setdefault(tp, self._resume.get(tp, 0))
+        pending, self._pending = self._pending, []
+        self._rebuilding = False
+        for event in pending:
+            self._add(event)
+        self.last_activity_ms = self.clock()
+        self._wake.set()
+        log.info("working memory rebuilt: processing %s", _names(self._assigned))
+
+    async def _start_offsets(
+        self,
+        reader: PartitionReader,
+        assigned: Collection[TopicPartition],
+        resume: dict[TopicPartition, int],
+        begin: dict[TopicPartition, int],
+    ) -> dict[TopicPartition, int]:
+        """Where each partition is re-read from: as app.App's rebuild, each topic from as
+        far back (record time) before the newest committed record as its facts matter."""
+        start = {tp: resume.get(tp, begin[tp]) for tp in assigned}
+        stamps = [await reader.timestamp_before(tp, c) for tp, c in resume.items()]
+        known = [s for s in stamps if s is not None]
+        if not known:
+            return start
+        newest = max(known)
+        s = self.settings
+        late = s.allowed_lateness_ms
+        horizons = {
+            s.orders_topic: s.orders_horizon_ms + late,
+            s.incidents_topic: s.incidents_horizon_ms + late,
+        }
+        for topic, horizon in horizons.items():
+            tps = [tp for tp in assigned if tp[0] == topic]
+            found = await reader.offsets_for_time(tps, newest - horizon)
+            for tp in tps:
+                at = found.get(tp)
+                if at is not None and at < start[tp]:
+                    start[tp] = max(at, begin[tp])
+        return start
+
+    async def _on_shutdown(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop the helper tasks and the rebuild's reader (the app stops the rest)."""
+        log.info(
+            "summary: %d records in %d batches, %d decisions, %d dead letters",
+            self.stats.records,
+            self.batches,
+            self.stats.decisions,
+            self.stats.dead_letters,
+        )
+        for task in (self._driver, self._rebuild_task):
+            if task is not None and not task.done():
+                task.cancel()
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await reader.stop()
+        if self._output is not None:
+            output, self._output = self._output, None
+            await output.stop()
+
+
+def _names(tps: Collection[TopicPartition]) -> str:
+    return ", ".join(f"{t}-{p}" for t, p in sorted(tps)) or "(none)"
+
+
+def attach(app: faust.App, settings: Settings, *, metrics: Metrics | None = None) -> FaustRules:
+    """Add the rules of ``settings`` to ``app``: one agent over the input topics."""
+    return FaustRules(app, settings, metrics=metrics)
+
+
+def build_app(settings: Settings, **conf: Any) -> faust.App:
+    """A Faust app for ``settings`` with the rules attached (see ``new_app``)."""
+    app = new_app(settings, **conf)
+    attach(app, settings)
+    return app
+
+
+def new_app(settings: Settings, **conf: Any) -> faust.App:
+    """A Faust app for ``settings``, its id the consumer group, no agents yet.
+
+    Faust's web server is off (``streamrules run`` serves metrics and probes itself) and
+    tables are kept in memory; ``conf`` overrides any Faust setting.
+    """
+    if settings.security_protocol != "PLAINTEXT":
+        raise ConfigError(
+            f"security_protocol {settings.security_protocol}: the faust runtime connects "
+            "with PLAINTEXT only so far (use --runtime aiokafka, or attach() the rules to a "
+            "faust.App configured with broker_credentials)"
+        )
+    options: dict[str, Any] = {
+        "broker": faust_broker_url(settings),
+        "broker_client_id": settings.client_id,
+        # aiokafka's defaults, as the plain runtime: a killed worker's partitions move
+        # after 10 s, not Faust's 60.
+        "broker_session_timeout": 10.0,
+        "broker_heartbeat_interval": 3.0,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "web_enabled": False,
+        "store": "memory://",
+    }
+    options.update(conf)
+    return faust.App(settings.group_id, **options)

@@ -1,0 +1,130 @@
+"""Transport stage, Kafka: read given input partitions outside the consumer group.
+
+``PartitionReader`` is a consumer with manual assignment (it never joins the group): the
+Faust runtime (``streamrules.faust``) rebuilds working memory with it after an assignment,
+re-reading each assigned partition from as far back as its facts matter up to the group's
+committed offset, while Faust's own group member waits at that committed offset. It reads
+the group's committed offsets (OffsetFetch needs the group id) but never commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka import TopicPartition as KafkaTP
+from aiokafka.errors import KafkaError
+
+from streamrules.codec import Record
+from streamrules.config import Settings
+from streamrules.errors import TransportError
+from streamrules.transport.base import TopicPartition
+from streamrules.transport.kafka import client_options
+
+__all__ = ["PartitionReader"]
+
+log = logging.getLogger(__name__)
+
+_LOOKUP_TIMEOUT_MS = 5_000
+
+
+def _ktp(tp: TopicPartition) -> KafkaTP:
+    return KafkaTP(tp[0], tp[1])
+
+
+class PartitionReader:
+    """Offsets and records of assigned-by-hand partitions (see the module docstring)."""
+
+    def __init__(self, settings: Settings, client_suffix: str = "rebuild") -> None:
+        self.settings = settings
+        self._suffix = client_suffix
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        consumer = AIOKafkaConsumer(
+            group_id=s.group_id,  # for the committed offsets only: no subscribe, no commit
+            client_id=f"{s.client_id}-{self._suffix}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=s.batch_size,
+            **client_options(s),
+        )
+        try:
+            await consumer.start()
+        except KafkaError as exc:
+            await consumer.stop()
+            raise TransportError(f"cannot connect to {s.bootstrap}: {exc}") from None
+        self._consumer = consumer
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            await consumer.stop()
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("PartitionReader not started")
+        return self._consumer
+
+    def assign(self, tps: Collection[TopicPartition]) -> None:
+        self.consumer.assign([_ktp(tp) for tp in sorted(tps)])
+
+    async def committed(self, tps: Collection[TopicPartition]) -> dict[TopicPartition, int | None]:
+        out: dict[TopicPartition, int | None] = {}
+        for tp in tps:
+            c = await self.consumer.committed(_ktp(tp))
+            out[tp] = c if c is not None and c >= 0 else None
+        return out
+
+    async def beginning(self, tps: Collection[TopicPartition]) -> dict[TopicPartition, int]:
+        found = await self.consumer.beginning_offsets([_ktp(tp) for tp in tps])
+        return {(k.topic, k.partition): int(v) for k, v in found.items()}
+
+    async def end(self, tps: Collection[TopicPartition]) -> dict[TopicPartition, int]:
+        found = await self.consumer.end_offsets([_ktp(tp) for tp in tps])
+        return {(k.topic, k.partition): int(v) for k, v in found.items()}
+
+    async def timestamp_before(self, tp: TopicPartition, offset: int) -> int | None:
+        """The timestamp of the record just before ``offset`` (None: none found)."""
+        if offset <= 0:
+            return None
+        c = self.consumer
+        c.seek(_ktp(tp), offset - 1)
+        got = await c.getmany(_ktp(tp), timeout_ms=_LOOKUP_TIMEOUT_MS, max_records=1)
+        for msgs in got.values():
+            if msgs:
+                return int(msgs[0].timestamp)
+        return None
+
+    async def offsets_for_time(
+        self, tps: Collection[TopicPartition], ts_ms: int
+    ) -> dict[TopicPartition, int | None]:
+        found = await self.consumer.offsets_for_times({_ktp(tp): max(0, ts_ms) for tp in tps})
+        return {
+            (k.topic, k.partition): (v.offset if v is not None else None) for k, v in found.items()
+        }
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.consumer.seek(_ktp(tp), offset)
+
+    async def position(self, tp: TopicPartition) -> int:
+        return int(await self.consumer.position(_ktp(tp)))
+
+    async def fetch(
+        self, timeout_ms: int, max_records: int, tps: Collection[TopicPartition]
+    ) -> list[Record]:
+        """Up to ``max_records`` records of ``tps``, each partition's in offset order."""
+        batches = await self.consumer.getmany(
+            *[_ktp(tp) for tp in tps], timeout_ms=timeout_ms, max_records=max_records
+        )
+        out: list[Record] = []
+        for ktp, msgs in batches.items():
+            for m in msgs:
+                headers = tuple((k, bytes(v or b"")) for k, v in m.headers or ())
+                out.append(
+                    Record(ktp.topic, ktp.partition, m.offset, m.key, m.value or b"", headers)
+                )
+        return out

@@ -1,0 +1,245 @@
+"""The Faust runtime on a real broker: `streamrules run --runtime faust` on a live feed
+publishes what `streamrules replay` decides on the same events (same decision ids, no dead
+letter the input does not call for); a worker killed with -9 mid-stream and started again
+loses nothing; two workers where one leaves lose nothing (discounts: no cross-partition
+join); and the guide's example of rules embedded in an existing Faust app runs as written.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streamrules.codec import parse_rfc3339
+from tests.integration.conftest import TopicFactory
+from tests.integration.test_service_live import (
+    Service,
+    count,
+    expected_run,
+    finish_feed,
+    live_items,
+    published,
+    start_feed,
+)
+from tests.integration.test_service_support import ROOT, clean_env, cli, read_topic, topic_flags
+
+pytest.importorskip("faust", reason="the faust extra (faust-streaming) is not installed")
+
+FAUST_PAGE = ROOT / "docs" / "readme" / "faust.md"
+
+
+def _faust_flags(bootstrap: str, names: dict[str, str]) -> list[str]:
+    return [
+        "--runtime",
+        "faust",
+        *topic_flags(bootstrap, names),
+        "--group-id",
+        f"g-{names['orders']}",
+    ]
+
+
+WorkerFactory = Callable[..., Service]
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[WorkerFactory]:
+    """``worker(flags, name=...)``: `streamrules run --runtime faust ...` as a subprocess
+    (Faust's log lines are text: Service.lines() keeps each as a RAW record, which
+    wait_for_log searches). Any still running after the test are killed, also when it
+    failed: a worker left on deleted topics would spin on errors."""
+    started: list[Service] = []
+
+    def make(flags: list[str], name: str = "faust") -> Service:
+        service = Service(tmp_path, flags, name=name)
+        started.append(service)
+        return service
+
+    yield make
+    for service in started:
+        if service.proc.poll() is None:
+            service.kill()
+
+
+def test_live_feed_through_the_faust_runtime_equals_replay(
+    kafka_bootstrap: str, contract_topics: dict[str, str], tmp_path: Path, worker: WorkerFactory
+) -> None:
+    names = contract_topics
+    items = live_items(41, names, hours=6)
+    service = worker([*_faust_flags(kafka_bootstrap, names), "--stop-when-idle", "6"])
+    service.wait_for_log("working memory rebuilt", timeout=180)
+    finish_feed(start_feed(tmp_path, kafka_bootstrap, items, 2000))
+    assert service.wait() == 0, service.tail()
+
+    want_ids, want_dead = expected_run(tmp_path, kafka_bootstrap, names)
+    got_ids, got_dead = published(kafka_bootstrap, names)
+    assert want_dead == [] and got_dead == []
+    assert len(got_ids) == len(set(got_ids)), "a clean run publishes each decision once"
+    assert sorted(got_ids) == sorted(want_ids)
+    # The records themselves are the plain runtime's: key, headers, value, and the
+    # decision's event time as the record timestamp.
+    for record in read_topic(kafka_bootstrap, names["decisions"])[:200]:
+        decision = orjson.loads(record.value)
+        assert record.key == decision["key"].encode()
+        assert record.header("rule") == decision["rule"].encode()
+        assert record.header("decision_id") == decision["decision_id"].encode()
+        assert record.timestamp_ms == parse_rfc3339(decision["event_time"])[1]
+
+
+def test_kill_9_mid_stream_then_restart_loses_nothing(
+    kafka_bootstrap: str, contract_topics: dict[str, str], tmp_path: Path, worker: WorkerFactory
+) -> None:
+    names = contract_topics
+    items = live_items(42, names, hours=6)
+    flags = [*_faust_flags(kafka_bootstrap, names), "--batch-size", "100"]
+    feed = start_feed(tmp_path, kafka_bootstrap, items, 300)
+    service = worker(flags)
+    service.wait_for_log("working memory rebuilt", timeout=180)
+    # Killed once it has published something, with the feed still writing.
+    deadline = time.monotonic() + 120
+    while count(kafka_bootstrap, names["decisions"]) == 0:
+        assert time.monotonic() < deadline and service.proc.poll() is None, service.tail()
+        time.sleep(0.1)
+    time.sleep(1.0)
+    service.kill()
+    assert feed.poll() is None, "the kill must come mid-stream"
+    before = count(kafka_bootstrap, names["decisions"])
+
+    again = worker([*flags, "--stop-when-idle", "6"])
+    finish_feed(feed)
+    assert again.wait() == 0, again.tail()
+    # The restart rebuilt working memory from what the killed worker had committed.
+    reread = re.search(r"re-reading (\d+) records", again.log_path.read_text(errors="replace"))
+    assert reread is not None and int(reread.group(1)) > 0, again.tail()
+
+    want_ids, want_dead = expected_run(tmp_path, kafka_bootstrap, names)
+    got_ids, got_dead = published(kafka_bootstrap, names)
+    assert 0 < before < len(want_ids)
+    assert want_dead == [] and got_dead == []
+    assert set(got_ids) == set(want_ids), "no decision lost"
+    assert set(got_ids) <= set(want_ids), "nothing replay would not decide"
+
+
+def test_two_workers_one_leaves_loses_nothing(
+    kafka_bootstrap: str, contract_topics: dict[str, str], tmp_path: Path, worker: WorkerFactory
+) -> None:
+    """Discounts only: each decision needs the facts of one partition, so any number of
+    workers decides what replay does (payments_hold needs one worker: see the guide)."""
+    names = contract_topics
+    items = [it for it in live_items(43, names, hours=8) if it[0] == names["orders"]]
+    flags = [*_faust_flags(kafka_bootstrap, names), "--rules", "streamrules.packs.discounts"]
+    feed = start_feed(tmp_path, kafka_bootstrap, items, 150)
+    first = worker(flags, name="first")
+    first.wait_for_log("working memory rebuilt", timeout=180)
+    second = worker([*flags, "--stop-when-idle", "8"], name="second")
+    # The second joins: both rebuild for their share of the partitions.
+    second.wait_for_log("working memory rebuilt", timeout=180)
+    time.sleep(2.0)
+    first.proc.send_signal(signal.SIGTERM)
+    assert first.wait(120) == 0, first.tail()
+    assert feed.poll() is None, "the leave must come mid-stream"
+    finish_feed(feed)
+    assert second.wait() == 0, second.tail()
+
+    inputs_want, _ = expected_run(tmp_path, kafka_bootstrap, names)
+    got_ids, got_dead = published(kafka_bootstrap, names)
+    assert got_dead == []
+    assert set(got_ids) == set(inputs_want), "no decision lost"
+    assert Counter(got_ids).most_common(1)[0][1] <= 2
+
+
+def _example_code() -> str:
+    page = FAUST_PAGE.read_text(encoding="utf-8")
+    (code,) = re.findall(r"```python\n(# shop\.py.*?)```", page, flags=re.S)
+    return str(code)
+
+
+def test_the_guides_embedding_example_runs(
+    kafka_bootstrap: str,
+    contract_topics: dict[str, str],
+    kafka_topics: TopicFactory,
+    tmp_path: Path,
+) -> None:
+    names = contract_topics
+    (alerts,) = kafka_topics("payments-alerts").values()
+    (tmp_path / "shop.py").write_text(_example_code(), encoding="utf-8")
+    env = clean_env(
+        {
+            "STREAMRULES_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "STREAMRULES_ORDERS_TOPIC": names["orders"],
+            "STREAMRULES_INCIDENTS_TOPIC": names["incidents"],
+            "STREAMRULES_DECISIONS_TOPIC": names["decisions"],
+            "STREAMRULES_DLQ_TOPIC": names["decisions.dlq"],
+            "STREAMRULES_GROUP_ID": f"g-{names['orders']}",
+            "SHOP_ALERTS_TOPIC": alerts,
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    log_path = tmp_path / "shop.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "faust", "-A", "shop", "worker", "-l", "info"],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        items = live_items(44, names, hours=4)
+        finish_feed(start_feed(tmp_path, kafka_bootstrap, items, 3000))
+        want_ids, _ = expected_run(tmp_path, kafka_bootstrap, names)
+        holds = _payments_holds(tmp_path)
+        assert holds > 0
+        deadline = time.monotonic() + 240
+        while (
+            count(kafka_bootstrap, names["decisions"]) < len(want_ids)
+            or count(kafka_bootstrap, alerts) < holds
+        ):
+            assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, log_path.read_text(errors="replace")[-3000:]
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    got_ids, _ = published(kafka_bootstrap, names)
+    assert sorted(got_ids) == sorted(want_ids)
+    assert count(kafka_bootstrap, alerts) == holds
+
+
+def _payments_holds(tmp: Path) -> int:
+    """The payments_hold decisions of replay on the merged input expected_run wrote."""
+    merged = tmp / "merged.jsonl"
+    done = cli("replay", str(merged))
+    assert done.returncode == 0, done.stderr.decode()
+    return sum(
+        orjson.loads(line)["rule"] == "payments_hold" for line in done.stdout.splitlines() if line
+    )
+
+
+def test_a_missing_topic_stops_the_faust_runtime_at_start(kafka_bootstrap: str) -> None:
+    done = cli(
+        "run",
+        "--runtime",
+        "faust",
+        "--bootstrap-servers",
+        kafka_bootstrap,
+        "--orders-topic",
+        "no-such-orders-topic",
+        timeout=120,
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.decode().strip().splitlines()
+    assert "missing topics no-such-orders-topic" in line
