@@ -172,6 +172,68 @@ def transactional_id(group: str, tps: Collection[TopicPartition]) -> str:
     return f"{group}-{hashlib.sha256(names.encode()).hexdigest()[:16]}"
 
 
+async def start_output_producer(settings: Settings, txn_id: str | None = None) -> AIOKafkaProducer:
+    """The producer of decisions and dead letters (transactional with ``txn_id``),
+    started; a failure is a TransportError naming the problem."""
+    s = settings
+    extra: dict[str, Any] = {}
+    if txn_id:
+        # Kafka Streams' exactly-once default: a crashed instance's open transaction is
+        # aborted after 10 s, so that read-committed consumers of decisions wait on it
+        # that long at most (another member takes its partitions with another
+        # partition set, so its transactional id does not fence the dead one's).
+        extra = {"transactional_id": txn_id, "transaction_timeout_ms": _TXN_TIMEOUT_MS}
+    producer = AIOKafkaProducer(
+        client_id=f"{s.client_id}-producer",
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=_BATCH_BYTES,
+        **extra,
+        **client_options(s),
+    )
+    try:
+        await producer.start()
+    except KafkaError as exc:
+        await producer.stop()
+        if txn_id is not None and isinstance(exc, TransactionalIdAuthorizationFailed):
+            prefix = transactional_id_prefix(s.group_id)
+            raise _refused(  # type: ignore[misc]
+                s,
+                exc,
+                f"use transactional id {txn_id!r} (exactly-once)",
+                f"WRITE on transactional ids with the prefix {prefix!r}",
+            ) from None
+        raise await _connect_failed(s, exc) from None
+    return producer
+
+
+async def timestamp_before(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int
+) -> int | None:
+    """The timestamp (epoch ms) of ``tp``'s record just before ``offset``, read with
+    ``consumer`` (which reads ``tp``; its position moves); None when there is none."""
+    if offset <= 0:
+        return None
+    consumer.seek(_ktp(tp), offset - 1)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _LOOKUP_TIMEOUT_MS / 1000
+    while loop.time() < deadline:
+        got = await consumer.getmany(_ktp(tp), timeout_ms=200, max_records=1)
+        for msgs in got.values():
+            if msgs:
+                return int(msgs[0].timestamp)
+    return None
+
+
+async def offsets_for_time(
+    consumer: AIOKafkaConsumer, tps: Collection[TopicPartition], ts_ms: int
+) -> dict[TopicPartition, int | None]:
+    """Per partition, the earliest offset whose timestamp is >= ``ts_ms`` (None: none)."""
+    found = await consumer.offsets_for_times({_ktp(tp): max(0, ts_ms) for tp in tps})
+    return {_tp(k): (v.offset if v is not None else None) for k, v in found.items()}
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, transport: KafkaTransport) -> None:
         self._t = transport
@@ -263,37 +325,7 @@ class KafkaTransport:
         self._prober = asyncio.create_task(self._probe(), name="streamrules-broker-probe")
 
     async def _start_producer(self, txn_id: str | None) -> AIOKafkaProducer:
-        s = self.settings
-        extra: dict[str, Any] = {}
-        if txn_id:
-            # Kafka Streams' exactly-once default: a crashed instance's open transaction is
-            # aborted after 10 s, so that read-committed consumers of decisions wait on it
-            # that long at most (another member takes its partitions with another
-            # partition set, so its transactional id does not fence the dead one's).
-            extra = {"transactional_id": txn_id, "transaction_timeout_ms": _TXN_TIMEOUT_MS}
-        producer = AIOKafkaProducer(
-            client_id=f"{s.client_id}-producer",
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            max_batch_size=_BATCH_BYTES,
-            **extra,
-            **client_options(s),
-        )
-        try:
-            await producer.start()
-        except KafkaError as exc:
-            await producer.stop()
-            if txn_id is not None and isinstance(exc, TransactionalIdAuthorizationFailed):
-                prefix = transactional_id_prefix(s.group_id)
-                raise _refused(  # type: ignore[misc]
-                    s,
-                    exc,
-                    f"use transactional id {txn_id!r} (exactly-once)",
-                    f"WRITE on transactional ids with the prefix {prefix!r}",
-                ) from None
-            raise await _connect_failed(s, exc) from None
-        return producer
+        return await start_output_producer(self.settings, txn_id)
 
     async def stop(self) -> None:
         self._closing = True
@@ -493,24 +525,12 @@ class KafkaTransport:
         return out
 
     async def timestamp_before(self, tp: TopicPartition, offset: int) -> int | None:
-        if offset <= 0:
-            return None
-        c = self._reader(tp)
-        c.seek(_ktp(tp), offset - 1)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + _LOOKUP_TIMEOUT_MS / 1000
-        while loop.time() < deadline:
-            got = await c.getmany(_ktp(tp), timeout_ms=200, max_records=1)
-            for msgs in got.values():
-                if msgs:
-                    return int(msgs[0].timestamp)
-        return None
+        return await timestamp_before(self._reader(tp), tp, offset)
 
     async def offsets_for_time(
         self, tps: Collection[TopicPartition], ts_ms: int
     ) -> dict[TopicPartition, int | None]:
-        found = await self.consumer.offsets_for_times({_ktp(tp): max(0, ts_ms) for tp in tps})
-        return {_tp(k): (v.offset if v is not None else None) for k, v in found.items()}
+        return await offsets_for_time(self.consumer, tps, ts_ms)
 
     async def beginning(self, tps: Collection[TopicPartition]) -> dict[TopicPartition, int]:
         found = await self.consumer.beginning_offsets([_ktp(tp) for tp in tps])

@@ -12,12 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
 from streamrules.config import Settings
-from streamrules.errors import TransportError
 from streamrules.transport.base import OutRecord
-from streamrules.transport.kafka import _BATCH_BYTES, _Partitions, _send_all, client_options
+from streamrules.transport.kafka import _Partitions, _send_all, start_output_producer
 
 __all__ = ["OutputProducer"]
 
@@ -31,21 +29,7 @@ class OutputProducer:
         self._partitions = _Partitions()
 
     async def start(self) -> None:
-        s = self.settings
-        producer = AIOKafkaProducer(
-            client_id=f"{s.client_id}-producer",
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            max_batch_size=_BATCH_BYTES,
-            **client_options(s),
-        )
-        try:
-            await producer.start()
-        except KafkaError as exc:
-            await producer.stop()
-            raise TransportError(f"cannot connect to {s.bootstrap}: {exc}") from None
-        self._producer = producer
+        self._producer = await start_output_producer(self.settings)
 
     async def send_all(self, records: Sequence[OutRecord]) -> None:
         if self._producer is None:

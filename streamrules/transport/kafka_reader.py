@@ -20,13 +20,11 @@ from streamrules.codec import Record
 from streamrules.config import Settings
 from streamrules.errors import TransportError
 from streamrules.transport.base import TopicPartition
-from streamrules.transport.kafka import client_options
+from streamrules.transport.kafka import client_options, offsets_for_time, timestamp_before
 
 __all__ = ["PartitionReader"]
 
 log = logging.getLogger(__name__)
-
-_LOOKUP_TIMEOUT_MS = 5_000
 
 
 def _ktp(tp: TopicPartition) -> KafkaTP:
@@ -89,23 +87,12 @@ class PartitionReader:
 
     async def timestamp_before(self, tp: TopicPartition, offset: int) -> int | None:
         """The timestamp of the record just before ``offset`` (None: none found)."""
-        if offset <= 0:
-            return None
-        c = self.consumer
-        c.seek(_ktp(tp), offset - 1)
-        got = await c.getmany(_ktp(tp), timeout_ms=_LOOKUP_TIMEOUT_MS, max_records=1)
-        for msgs in got.values():
-            if msgs:
-                return int(msgs[0].timestamp)
-        return None
+        return await timestamp_before(self.consumer, tp, offset)
 
     async def offsets_for_time(
         self, tps: Collection[TopicPartition], ts_ms: int
     ) -> dict[TopicPartition, int | None]:
-        found = await self.consumer.offsets_for_times({_ktp(tp): max(0, ts_ms) for tp in tps})
-        return {
-            (k.topic, k.partition): (v.offset if v is not None else None) for k, v in found.items()
-        }
+        return await offsets_for_time(self.consumer, tps, ts_ms)
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.consumer.seek(_ktp(tp), offset)
