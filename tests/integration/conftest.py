@@ -10,7 +10,8 @@ with the reason, otherwise.
 test, so that tests never see each other's records. ``contract_topics``: the four topics
 of topics/topics.toml under unique names (logical name -> real name).
 
-Every test in this folder is marked ``integration``.
+Every test in this folder is marked ``integration``. After each test, any `run` process a
+test started (``test_service_live.Service``) and left running is killed.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if Path(str(item.fspath)).resolve().is_relative_to(HERE):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _no_service_left() -> Iterator[None]:
+    yield
+    from tests.integration.test_service_live import kill_leftovers
+
+    kill_leftovers()
 
 
 def _in_ci() -> bool:

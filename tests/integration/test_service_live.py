@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import orjson
 import pytest
@@ -86,7 +87,12 @@ def live_items(
 
 
 class Service:
-    """`streamrules run` as a subprocess, its JSON log in a file (no pipe to fill)."""
+    """`streamrules run` as a subprocess, its JSON log in a file (no pipe to fill).
+
+    Every one started is killed after its test if still running (``kill_leftovers``,
+    called by an autouse fixture), also when the test failed half-way."""
+
+    started: ClassVar[list[Service]] = []
 
     def __init__(self, tmp: Path, flags: Sequence[str], name: str = "run") -> None:
         self.log_path = tmp / f"{name}-{time.monotonic_ns()}.log"
@@ -98,6 +104,7 @@ class Service:
             stdout=subprocess.DEVNULL,
             stderr=self._log,
         )
+        Service.started.append(self)
 
     def lines(self) -> list[dict[str, object]]:
         out = []
@@ -129,6 +136,16 @@ class Service:
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.wait(60)
+
+
+def kill_leftovers() -> None:
+    """Kill every ``Service`` still running (after a test)."""
+    while Service.started:
+        service = Service.started.pop()
+        if service.proc.poll() is None:
+            service.proc.kill()
+            service.proc.wait(60)
+        service._log.close()
 
 
 def group_flags(bootstrap: str, names: dict[str, str], mode: str) -> list[str]:
