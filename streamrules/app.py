@@ -11,11 +11,16 @@ batch by batch, never held in memory at once.
 Rebalances. The transport calls ``on_revoked`` before partitions go away; since a batch is
 processed, delivered and committed under one lock, taking that lock means everything
 processed so far is committed. After any assignment, working memory is rebuilt before
-anything new is published: a fresh pipeline re-reads each assigned partition from a point
-of record time before the newest committed record, as far back as facts of its topic can
-matter (``orders_horizon_ms``: an hour of orders; ``incidents_horizon_ms``: the error
-budget's 30 days), with publishing suppressed for records below the committed offsets.
-Their decisions were published by whoever processed them first.
+anything new is published: a fresh pipeline re-reads each partition it reads from a point
+of record time before the newest committed watermark, as far back as facts of its topic
+can matter (``runtime.lower_to_horizons``), publishing nothing that the frontiers
+committed with the partitions say was published (``frontier.py``).
+
+Scale-out. Every instance reads every incidents partition (its own through the group,
+the others through the transport's group-less consumer: ``transport.inputs()``), so
+incidents are global facts. A decision on global facts alone that no order caused is
+published only by the owner of the incidents partition its key hashes to; any other
+decision only this instance can fire; a dead letter is its record partition owner's.
 
 CPU-heavy rule work runs in chunks with ``await asyncio.sleep(0)`` between them so that
 the consumer's heartbeats and fetches (tasks on the same loop) keep running. A watcher
@@ -50,7 +55,13 @@ from streamrules.pipeline import (
     freeze_startup_objects,
     thaw_startup_objects,
 )
-from streamrules.runtime import decision_time_ms, emit, new_decoder, new_pipeline
+from streamrules.runtime import (
+    decision_time_ms,
+    emit,
+    lower_to_horizons,
+    new_decoder,
+    new_pipeline,
+)
 from streamrules.transport.base import OutRecord, TopicPartition, Transport
 
 __all__ = ["App", "AppStats", "describe"]
@@ -336,18 +347,13 @@ class App:
             newest = max(known) if known else None
         if newest is not None:
             # Each topic from as far back as its facts can matter, so that the work follows
-            # what is live (an hour of orders), not what the topics retain.
-            for topic, horizon in self._horizons().items():
-                tps = [tp for tp in inputs if tp[0] == topic]
-                at_horizon = await self.transport.offsets_for_time(tps, newest - horizon)
-                for tp in tps:
-                    at = at_horizon.get(tp)
-                    if at is not None and at < start[tp]:
-                        start[tp] = max(at, begin[tp])
-                    elif at is not None and tp not in assigned and tp not in committed:
-                        # Global, never committed: its owner publishes what is older;
-                        # only the facts that can still matter are needed here.
-                        start[tp] = max(at, begin[tp])
+            # what is live (an hour of orders), not what the topics retain. A global
+            # partition never committed: its owner publishes what is older; only the facts
+            # that can still matter are needed here.
+            fresh = [tp for tp in inputs if tp not in assigned and tp not in committed]
+            await lower_to_horizons(
+                self.transport.offsets_for_time, self.settings, start, begin, newest, raise_to=fresh
+            )
         for tp in sorted(inputs):
             self.transport.seek(tp, start[tp])
         self._held, self._started_at = assigned, start
@@ -361,15 +367,6 @@ class App:
             replay,
             extra={"start": {f"{t}-{p}": o for (t, p), o in sorted(start.items())}},
         )
-
-    def _horizons(self) -> dict[str, int]:
-        """How far back (record time) a rebuild re-reads each input topic."""
-        s = self.settings
-        late = s.allowed_lateness_ms
-        return {
-            s.orders_topic: s.orders_horizon_ms + late,
-            s.incidents_topic: s.incidents_horizon_ms + late,
-        }
 
     # -- one batch -------------------------------------------------------------------
     def _buffer(self, records: list[Record]) -> None:

@@ -8,7 +8,7 @@ values, headers, record timestamps) and count them the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, MutableMapping, Sequence
 from typing import TYPE_CHECKING
 
 from streamrules.codec import Decision, Decoder, dead_letter_headers, parse_rfc3339
@@ -18,12 +18,12 @@ from streamrules.codec.timefmt import parse_event_time
 from streamrules.config import Settings
 from streamrules.metrics import Metrics
 from streamrules.pipeline import DeadLetter, Pipeline
-from streamrules.transport.base import OutRecord
+from streamrules.transport.base import OutRecord, TopicPartition
 
 if TYPE_CHECKING:
     from streamrules.app import AppStats
 
-__all__ = ["decision_time_ms", "emit", "new_decoder", "new_pipeline"]
+__all__ = ["decision_time_ms", "emit", "lower_to_horizons", "new_decoder", "new_pipeline"]
 
 _make_out = positional_maker(OutRecord)  # one per decision: the hot path
 
@@ -47,6 +47,41 @@ def new_decoder(settings: Settings, wall_clock: Callable[[], int] = wall_clock_m
         max_future_ms=settings.service_max_future_ms,
         wall_clock_ms=wall_clock,
     )
+
+
+OffsetsForTime = Callable[
+    [Collection[TopicPartition], int], Awaitable[dict[TopicPartition, int | None]]
+]
+
+
+async def lower_to_horizons(
+    offsets_for_time: OffsetsForTime,
+    settings: Settings,
+    start: MutableMapping[TopicPartition, int],
+    begin: dict[TopicPartition, int],
+    newest_ms: int,
+    *,
+    raise_to: Collection[TopicPartition] = (),
+) -> None:
+    """Where a rebuild re-reads from: each partition of ``start`` from its first record no
+    older (record time) than its topic's horizon before ``newest_ms``, as far back as a
+    fact of that topic can matter, plus the allowed lateness (``orders_horizon_ms``: an
+    hour of orders; ``incidents_horizon_ms``: the error budget's 30 days). ``start`` is
+    lowered to that record, never below ``begin``; a partition of ``raise_to`` (one whose
+    older records are not this runtime's to process) is moved up to it as well."""
+    s = settings
+    late = s.allowed_lateness_ms
+    horizons = {
+        s.orders_topic: s.orders_horizon_ms + late,
+        s.incidents_topic: s.incidents_horizon_ms + late,
+    }
+    for topic, horizon in horizons.items():
+        tps = [tp for tp in start if tp[0] == topic]
+        found = await offsets_for_time(tps, newest_ms - horizon)
+        for tp in tps:
+            at = found.get(tp)
+            if at is not None and (at < start[tp] or tp in raise_to):
+                start[tp] = max(at, begin[tp])
 
 
 def decision_time_ms(event_time: str) -> int:

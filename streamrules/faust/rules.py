@@ -50,7 +50,7 @@ from streamrules.errors import ConfigError, DecodeError
 from streamrules.merge import Buffered, EventTimeMerger
 from streamrules.metrics import Metrics
 from streamrules.pipeline import DeadLetter, StepResult
-from streamrules.runtime import emit, new_decoder, new_pipeline
+from streamrules.runtime import emit, lower_to_horizons, new_decoder, new_pipeline
 from streamrules.transport.base import OutRecord, TopicPartition
 from streamrules.transport.kafka_output import OutputProducer
 from streamrules.transport.kafka_reader import PartitionReader
@@ -482,20 +482,7 @@ class FaustRules:
         known = [s for s in stamps if s is not None]
         if not known:
             return start
-        newest = max(known)
-        s = self.settings
-        late = s.allowed_lateness_ms
-        horizons = {
-            s.orders_topic: s.orders_horizon_ms + late,
-            s.incidents_topic: s.incidents_horizon_ms + late,
-        }
-        for topic, horizon in horizons.items():
-            tps = [tp for tp in assigned if tp[0] == topic]
-            found = await reader.offsets_for_time(tps, newest - horizon)
-            for tp in tps:
-                at = found.get(tp)
-                if at is not None and at < start[tp]:
-                    start[tp] = max(at, begin[tp])
+        await lower_to_horizons(reader.offsets_for_time, self.settings, start, begin, max(known))
         return start
 
     async def _on_shutdown(self, sender: Any, *args: Any, **kwargs: Any) -> None:

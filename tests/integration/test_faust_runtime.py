@@ -238,6 +238,14 @@ def test_a_missing_topic_stops_the_faust_runtime_at_start(kafka_bootstrap: str) 
         kafka_bootstrap,
         "--orders-topic",
         "no-such-orders-topic",
+        # All four absent whatever the broker holds (a shared broker may have the
+        # default names): the message lists them.
+        "--incidents-topic",
+        "no-such-incidents-topic",
+        "--decisions-topic",
+        "no-such-decisions-topic",
+        "--dlq-topic",
+        "no-such-dlq-topic",
         timeout=120,
     )
     assert done.returncode == 2
