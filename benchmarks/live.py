@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -29,7 +32,13 @@ from pathlib import Path
 import orjson
 
 from streamrules.generate import generate_events
-from streamrules.localkafka import BrokerConfig, LocalKafka, run_sync, with_free_ports
+from streamrules.localkafka import (
+    BrokerConfig,
+    LocalKafka,
+    free_port,
+    run_sync,
+    with_free_ports,
+)
 from streamrules.topics import load_topics
 from streamrules.transport import kafka_admin
 from tests.integration.test_service_live import (
@@ -44,20 +53,51 @@ from tests.integration.test_service_support import cli, produce_flags, replay, t
 
 
 @contextlib.contextmanager
-def bench_kafka(bootstrap: str | None) -> Iterator[tuple[str, Path]]:
+def bench_kafka(bootstrap: str | None, rtt_ms: float = 0.0) -> Iterator[tuple[str, Path]]:
     """A temporary directory and the broker to use: ``bootstrap``, or else a private
-    local broker started in that directory (and stopped after)."""
+    local broker started in that directory (and stopped after); with ``rtt_ms``, behind a
+    proxy that adds that round-trip time to every connection (``delay_proxy``)."""
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if bootstrap is not None:
+            if rtt_ms:
+                raise SystemExit("--rtt-ms needs the private broker (no --bootstrap-servers)")
             yield bootstrap, tmp
             return
-        broker = LocalKafka(with_free_ports(BrokerConfig(data_dir=tmp / "kafka")))
-        broker.start()
+        config = with_free_ports(BrokerConfig(data_dir=tmp / "kafka"))
+        proxy: subprocess.Popen[bytes] | None = None
+        if rtt_ms:
+            # The broker advertises the proxy: every client connection goes through it.
+            port = free_port(config.host)
+            listener = f"PLAINTEXT://{config.host}:{port}"
+            config = dataclasses.replace(
+                config, extra_properties={"advertised.listeners": listener}
+            )
+            proxy = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.delay_proxy",
+                    "--listen",
+                    str(port),
+                    "--to",
+                    f"{config.host}:{config.port}",
+                    "--delay-ms",
+                    str(rtt_ms / 2),
+                ],
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+        broker = LocalKafka(config)
         try:
-            yield broker.bootstrap_servers, tmp
+            broker.start()
+            try:
+                yield (f"{config.host}:{port}" if proxy else broker.bootstrap_servers), tmp
+            finally:
+                broker.stop()
         finally:
-            broker.stop()
+            if proxy is not None:
+                proxy.kill()
+                proxy.wait()
 
 
 def _topics(bootstrap: str) -> dict[str, str]:

@@ -15,7 +15,10 @@ other on the same machine in one run:
    output (its output topics use ``LogAppendTime``): the first batch's output to the
    last one, the same clock and the same method for all four; start-up and group joins
    are outside it. Ratios: ``run`` at-least-once over the passthrough, exactly-once over
-   the transactional passthrough. ``--repeat N`` runs the four N times, taking turns.
+   the transactional passthrough. ``--repeat N`` runs the four N times, taking turns;
+   ``--instances N`` adds ``run`` at-least-once as N processes in one group (scale-out:
+   the partitions shared), and ``--rtt-ms D`` puts the private broker behind a proxy
+   adding D ms to every round trip (``delay_proxy``: a broker across a network).
 2. **Live feeds** at fixed offered rates (``--rates``, default 1,000 / 5,000 / 20,000
    events/s for ``--live-seconds`` each; ``tests.integration.live_feed`` writes in
    event-time order while ``run`` runs): end-to-end latency p50/p99/max from the broker's
@@ -210,39 +213,46 @@ def service(
     *,
     exactly_once: bool,
     extra: Sequence[str] = (),
+    instances: int = 1,
 ) -> dict[str, Any]:
     out = output_topics(bootstrap, names, tag)
     flags = [*topic_flags(bootstrap, out), "--group-id", f"g-{tag}", "--stop-when-idle", "3"]
     if exactly_once:
         flags.append("--exactly-once")
-    svc = Service(tmp, [*flags, *extra])
-    watch = Watch(svc.proc.pid)
-    code = svc.wait(1800)
-    watch.stop()
-    if code != 0:
-        raise RuntimeError(svc.tail())
+    # Several instances: one group, started together, the partitions shared among them.
+    svcs = [Service(tmp, [*flags, *extra]) for _ in range(instances)]
+    watches = [Watch(svc.proc.pid) for svc in svcs]
+    codes = [svc.wait(1800) for svc in svcs]
+    for watch in watches:
+        watch.stop()
+    for svc, code in zip(svcs, codes, strict=True):
+        if code != 0:
+            raise RuntimeError(svc.tail())
     decisions = read_all(bootstrap, out["decisions"])
     dead = read_all(bootstrap, out["decisions.dlq"])
     span = _span_s([*decisions, *dead])
     return {
-        "contender": "run " + ("exactly-once" if exactly_once else "at-least-once"),
+        "contender": "run "
+        + ("exactly-once" if exactly_once else "at-least-once")
+        + (f" x{instances}" if instances > 1 else ""),
         "records": n,
         "out": len(decisions) + len(dead),
         "records/s": round(n / span) if span else None,
-        "cpu_s/10k": round(watch.cpu_s / n * 10_000, 3),
-        "peak_rss_mib": round(watch.peak_kib / 1024),
+        "cpu_s/10k": round(sum(w.cpu_s for w in watches) / n * 10_000, 3),
+        "peak_rss_mib": round(max(w.peak_kib for w in watches) / 1024),
     }
 
 
 def throughput(
-    bootstrap: str, tmp: Path, n: int, repeat: int, extra: Sequence[str]
+    bootstrap: str, tmp: Path, n: int, repeat: int, extra: Sequence[str], instances: int = 1
 ) -> list[dict[str, Any]]:
     names = make_topics(bootstrap, uuid.uuid4().hex[:8])
     produced = produce_stream(bootstrap, tmp, names, n)
     print(f"# produced {produced} records on {names['orders']}, {names['incidents']}", flush=True)
     rows: list[dict[str, Any]] = []
     for i in range(repeat):
-        for kind in ("pass", "pass-txn", "run", "run-eos"):
+        kinds = ["pass", "pass-txn", "run", "run-eos"] + (["run-n"] if instances > 1 else [])
+        for kind in kinds:
             tag = f"{kind}-{uuid.uuid4().hex[:6]}"
             if kind.startswith("pass"):
                 row = passthrough(bootstrap, names, tag, produced, transactional=kind == "pass-txn")
@@ -255,6 +265,7 @@ def throughput(
                     produced,
                     exactly_once=kind == "run-eos",
                     extra=extra,
+                    instances=instances if kind == "run-n" else 1,
                 )
             row["round"] = i + 1
             print(orjson.dumps(row).decode(), flush=True)
@@ -447,8 +458,20 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.service", description=__doc__)
     parser.add_argument("--bootstrap-servers", default=None, help="else a private local broker")
+    parser.add_argument(
+        "--rtt-ms",
+        type=float,
+        default=0.0,
+        help="the private broker behind a proxy adding this round-trip time (a remote broker)",
+    )
     parser.add_argument("--records", type=int, default=100_000, help="pre-produced stream")
     parser.add_argument("--repeat", type=int, default=1, help="throughput rounds")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="also run N at-least-once instances in one group (scale-out) on the stream",
+    )
     parser.add_argument("--rates", default="1000,5000,20000", help="live feeds, events/s")
     parser.add_argument("--live-seconds", type=float, default=20.0)
     parser.add_argument(
@@ -467,10 +490,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     print(f"# streamrules service benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    with bench_kafka(args.bootstrap_servers) as (bootstrap, tmp):
+    with bench_kafka(args.bootstrap_servers, args.rtt_ms) as (bootstrap, tmp):
         tput: list[dict[str, Any]] = []
         if "throughput" not in skip:
-            tput = throughput(bootstrap, tmp, args.records, args.repeat, args.run_arg)
+            tput = throughput(
+                bootstrap, tmp, args.records, args.repeat, args.run_arg, args.instances
+            )
         lives = []
         if "live" not in skip:
             for rate in (int(r) for r in args.rates.split(",") if r):
