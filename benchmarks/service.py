@@ -14,11 +14,13 @@ other on the same machine in one run:
    the input records over the span of the broker's append times of the contender's
    output (its output topics use ``LogAppendTime``): the first batch's output to the
    last one, the same clock and the same method for all four; start-up and group joins
-   are outside it. Ratios: ``run`` at-least-once over the passthrough, exactly-once over
-   the transactional passthrough. ``--repeat N`` runs the four N times, taking turns;
-   ``--instances N`` adds ``run`` at-least-once as N processes in one group (scale-out:
-   the partitions shared), and ``--rtt-ms D`` puts the private broker behind a proxy
-   adding D ms to every round trip (``delay_proxy``: a broker across a network).
+   are outside it; "middle 80%" is the same over the 10th to 90th percentile of the
+   output's append times (``middle_rate``: without the end of the input). Ratios: ``run``
+   at-least-once over the passthrough, exactly-once over the transactional passthrough.
+   ``--repeat N`` runs the four N times, taking turns; ``--instances N`` adds ``run``
+   at-least-once as N processes in one group (scale-out: the partitions shared), and
+   ``--rtt-ms D`` puts the private broker behind a proxy adding D ms to every round trip
+   (``delay_proxy``: a broker across a network).
 2. **Live feeds** at fixed offered rates (``--rates``, default 1,000 / 5,000 / 20,000
    events/s for ``--live-seconds`` each; ``tests.integration.live_feed`` writes in
    event-time order while ``run`` runs): end-to-end latency p50/p99/max from the broker's
@@ -163,6 +165,18 @@ def _span_s(records: Sequence[ConsumedRecord]) -> float:
     return (max(stamps) - min(stamps)) / 1000 if stamps else 0.0
 
 
+def middle_rate(n: int, records: Sequence[ConsumedRecord]) -> int | None:
+    """Input records per second over the middle 80% of the output (its 10th to its 90th
+    percentile of broker append times): the steady rate, without the first batches and
+    without the end of the input, where `run`'s event-time merge waits up to ``idle_ms``
+    for each partition that runs dry (contract section 5), one after the other."""
+    stamps = sorted(r.timestamp_ms for r in records)
+    if len(stamps) < 10:
+        return None
+    lo, hi = stamps[len(stamps) // 10], stamps[(len(stamps) * 9) // 10]
+    return round(0.8 * n / ((hi - lo) / 1000)) if hi > lo else None
+
+
 # -- 1. throughput -------------------------------------------------------------------
 def passthrough(
     bootstrap: str, names: dict[str, str], tag: str, n: int, *, transactional: bool
@@ -199,6 +213,7 @@ def passthrough(
         "records": got,
         "out": len(sink),
         "records/s": round(n / span) if span else None,
+        "middle 80% rec/s": middle_rate(n, sink),
         "cpu_s/10k": round(watch.cpu_s / n * 10_000, 3),
         "peak_rss_mib": round(watch.peak_kib / 1024),
     }
@@ -238,6 +253,7 @@ def service(
         "records": n,
         "out": len(decisions) + len(dead),
         "records/s": round(n / span) if span else None,
+        "middle 80% rec/s": middle_rate(n, [*decisions, *dead]),
         "cpu_s/10k": round(sum(w.cpu_s for w in watches) / n * 10_000, 3),
         "peak_rss_mib": round(max(w.peak_kib for w in watches) / 1024),
     }
@@ -288,6 +304,8 @@ def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for name, run, ceiling in pairs:
             rate, top = run["records/s"] or 0, ceiling["records/s"] or 0
             row[f"{name} records/s ratio"] = round(rate / top, 2) if top else None
+            rate, top = run["middle 80% rec/s"] or 0, ceiling["middle 80% rec/s"] or 0
+            row[f"{name} middle 80% ratio"] = round(rate / top, 2) if top else None
             row[f"{name} CPU ratio"] = round(ceiling["cpu_s/10k"] / run["cpu_s/10k"], 2)
         out.append(row)
     return out
