@@ -40,8 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="NAME",
         help=(
             "aiokafka (default): the plain service; faust: the same rules as a faust-streaming "
-            "worker (needs the faust extra; at-least-once, PLAINTEXT, one worker for "
-            "payments_hold)"
+            "worker (needs the faust extra; at-least-once, PLAINTEXT)"
         ),
     )
     parser.add_argument(
