@@ -48,7 +48,7 @@ import faust
 from faust.types import TP
 
 from streamrules.app import AppStats
-from streamrules.codec import Event, Record
+from streamrules.codec import Decision, Event, Record
 from streamrules.codec.decode import wall_clock_ms
 from streamrules.config import Settings
 from streamrules.errors import ConfigError, DecodeError
@@ -58,7 +58,12 @@ from streamrules.metrics import Metrics
 from streamrules.pipeline import DeadLetter, StepResult
 from streamrules.runtime import emit, new_decoder, new_pipeline, publishable, rebuild_plan
 from streamrules.transport.base import OutRecord, TopicPartition
-from streamrules.transport.kafka import commit_offsets, partition_for_key
+from streamrules.transport.kafka import (
+    PROBE_INTERVAL_S,
+    broker_answers,
+    commit_offsets,
+    partition_for_key,
+)
 from streamrules.transport.kafka_output import OutputProducer
 from streamrules.transport.kafka_reader import PartitionReader
 
@@ -154,6 +159,8 @@ class FaustRules:
         self._rebuild_task: asyncio.Task[None] | None = None
         self._driver: asyncio.Task[None] | None = None
         self._global_reader: asyncio.Task[None] | None = None
+        self._prober: asyncio.Task[None] | None = None
+        self.broker_reachable = True  # as the reader's probe last found it (/readyz)
         self.last_activity_ms = clock()
         self._received = 0  # events the agent received (the driver's gathering watches it)
         self._delivered = 0  # records in the merge that Faust delivered (not re-read)
@@ -178,6 +185,8 @@ class FaustRules:
             self._global_reader = asyncio.create_task(
                 self._read_global(), name="streamrules-faust-global"
             )
+        if self._prober is None or self._prober.done():
+            self._prober = asyncio.create_task(self._probe(), name="streamrules-faust-probe")
         bound = _BUFFERED_BATCHES * self.settings.batch_size
         async for event in stream.events():
             self._on_event(event)
@@ -291,6 +300,26 @@ class FaustRules:
                 self.last_activity_ms = self.clock()
                 self._wake.set()
 
+    async def _probe(self) -> None:
+        """The plain runtime's broker probe, through the reader: log and count the moments
+        the broker stops and starts answering (``streamrules_broker_up``, ``/readyz``)."""
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL_S)
+            if self._reader is None:
+                continue
+            up = await broker_answers(self._reader.consumer)
+            if up == self.broker_reachable:
+                continue
+            self.broker_reachable = up
+            self.metrics.broker_up(up)
+            if up:
+                log.info("broker reachable again")
+            else:
+                log.warning(
+                    "broker unreachable at %s: processing pauses, nothing is lost; retrying",
+                    self.settings.bootstrap,
+                )
+
     async def _gather(self) -> None:
         """Let a burst of input gather into one batch before working on it.
 
@@ -372,6 +401,7 @@ class FaustRules:
             dead = DeadLetter(record, exc.reason, exc.message)
             self._merger.add(Buffered(None, *tp, record.offset, (dead, event)))
         else:
+            self.metrics.decoded(1)
             self._merger.add(Buffered(decoded.ts_ms, *tp, record.offset, (decoded, event)))
         self._next[tp] = record.offset + 1
         self._merger.set_behind(tp, self._behind(tp))
@@ -392,6 +422,28 @@ class FaustRules:
         if hw is not None:
             end = max(end, hw)
         return self._next.get(tp, 0) < end
+
+    def _lag(self, tp: TopicPartition) -> int:
+        """Records of ``tp`` on the broker not processed yet (buffered ones included)."""
+        end = self._end.get(tp, 0)
+        try:
+            hw = self.app.consumer.highwater(TP(tp[0], tp[1]))
+        except Exception:  # unknown before Faust fetched the partition
+            hw = None
+        if hw is not None:
+            end = max(end, int(hw))
+        done = self._processed.get(tp, self._committed.get(tp, 0))
+        return max(0, end - done)
+
+    def readiness(self) -> dict[str, bool]:
+        """The checks of ``/readyz`` (all true: ready), on the event loop, as `run`'s:
+        partitions assigned, working memory rebuilt, broker reachable."""
+        assigned = bool(self._assigned)
+        return {
+            "assigned": assigned,
+            "rebuilt": assigned and not self._rebuilding,
+            "broker": self.broker_reachable,
+        }
 
     def partition_of(self, topic: str, key: bytes) -> int:
         """The partition of ``topic`` that ``key`` goes to (the default partitioner)."""
@@ -417,6 +469,11 @@ class FaustRules:
         owned = self._assigned
         out: list[OutRecord] = []
         events: list[Any] = []
+        # For the metrics: the event time of each published decision's cause, and the
+        # largest event time processed per partition.
+        decided: list[Decision] = []
+        causes: list[int] = []
+        stamps: dict[TopicPartition, int] = {}
         done = 0
         while done < limit:
             b = merger.pop(clock())
@@ -447,6 +504,10 @@ class FaustRules:
                     self._inherited,
                 )
                 emit(self.settings, self.stats, self.metrics, publish, (), out)
+                decided.extend(publish)
+                causes.extend([b.ts_ms or 0] * len(publish))
+            if b.ts_ms is not None and b.ts_ms > stamps.get(tp, -(2**63)):
+                stamps[tp] = b.ts_ms
             self._processed[tp] = b.offset + 1
             if event is not None:
                 events.append(event)
@@ -458,6 +519,8 @@ class FaustRules:
                     break
         if out:
             await self._deliver(out)
+            if causes:
+                self.metrics.delivered(decided, causes)
         if done:
             # As `run`: each batch is committed, so a crash repeats at most the batch in
             # flight; every owned partition carries this worker's frontier.
@@ -469,8 +532,13 @@ class FaustRules:
         if done:
             self.batches += 1
             self.last_activity_ms = clock()
-            if pipeline.watermark_ms is not None:
-                self.metrics.watermark(pipeline.watermark_ms)
+            wm = pipeline.watermark_ms
+            if wm is not None:
+                self.metrics.watermark(wm)
+                # As `run`'s: never ahead of the merged watermark.
+                self.metrics.partition_watermarks({tp: min(ts, wm) for tp, ts in stamps.items()})
+            for tp in owned:
+                self.metrics.lag(tp[0], tp[1], self._lag(tp))
             self.metrics.batch_latency(time.perf_counter() - t0)
 
     async def _deliver(self, out: list[OutRecord]) -> None:
@@ -615,7 +683,7 @@ class FaustRules:
             self.stats.decisions,
             self.stats.dead_letters,
         )
-        for task in (self._driver, self._rebuild_task, self._global_reader):
+        for task in (self._driver, self._rebuild_task, self._global_reader, self._prober):
             if task is not None and not task.done():
                 task.cancel()
         if self._reader is not None:

@@ -81,7 +81,7 @@ _make_record = positional_maker(Record)  # one per fetched record: the hot path
 _BATCH_BYTES = 256 * 1024
 # The broker probe: how often the service asks whether the broker answers, and how long
 # an answer may take.
-_PROBE_INTERVAL_S = 2.0
+PROBE_INTERVAL_S = 2.0
 _PROBE_TIMEOUT_S = 5.0
 _TXN_TIMEOUT_MS = 10_000
 
@@ -496,14 +496,8 @@ class KafkaTransport:
         # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
         # that meets the inner call's completion, and the probe would outlive stop().
         while not self._closing:
-            try:
-                async with asyncio.timeout(_PROBE_TIMEOUT_S):
-                    await self.consumer.topics()
-            except Exception:  # any failure to get an answer means: not reachable now
-                self._broker_up = False
-            else:
-                self._broker_up = True
-            await asyncio.sleep(_PROBE_INTERVAL_S)
+            self._broker_up = await broker_answers(self.consumer)
+            await asyncio.sleep(PROBE_INTERVAL_S)
 
     async def committed(self, tps: Collection[TopicPartition]) -> dict[TopicPartition, int | None]:
         found = await self.committed_metadata(tps)
@@ -584,6 +578,17 @@ class KafkaTransport:
 
     async def _commit(self, owned: dict[KafkaTP, tuple[int, str]]) -> None:
         await _commit(self.consumer, self.settings, owned)
+
+
+async def broker_answers(consumer: AIOKafkaConsumer) -> bool:
+    """Whether the cluster answers a metadata request in time (the broker probe)."""
+    # asyncio.timeout, not wait_for: see KafkaTransport._probe.
+    try:
+        async with asyncio.timeout(_PROBE_TIMEOUT_S):
+            await consumer.topics()
+    except Exception:  # any failure to get an answer means: not reachable now
+        return False
+    return True
 
 
 def partition_for_key(key: bytes, count: int) -> int:

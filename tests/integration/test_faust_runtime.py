@@ -2,17 +2,21 @@
 publishes what `streamrules replay` decides on the same events (same decision ids, no dead
 letter the input does not call for); a worker killed with -9 mid-stream and started again
 loses nothing; two workers where one leaves equal replay, payments_hold included (global
-incidents); two workers on incidents alone publish each decision once; and the guide's
-example of rules embedded in an existing Faust app runs as written.
+incidents); two workers on incidents alone publish each decision once; `--metrics-port`
+serves `run`'s series and probes; and the guide's example of rules embedded in an
+existing Faust app runs as written.
 """
 
 from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -212,6 +216,80 @@ def _owns_partitions(service: Service) -> bool:
     text = service.log_path.read_text(errors="replace")
     found = re.findall(r"partitions assigned: (.*)", text)
     return bool(found) and found[-1].strip() != "(none)"
+
+
+def _scrape(port: int) -> dict[str, float]:
+    """/metrics as {series name with labels: value} (0 when not listening yet)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}"] = float(sample.value)
+    return out
+
+
+def _status(port: int, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
+
+
+def _total(series: dict[str, float], name: str) -> float:
+    return sum(v for k, v in series.items() if k.startswith(name + "{"))
+
+
+def test_the_faust_runtime_serves_metrics_and_probes(
+    kafka_bootstrap: str, contract_topics: dict[str, str], tmp_path: Path, worker: WorkerFactory
+) -> None:
+    """`--metrics-port` on the Faust runtime: `run`'s series (records in, decoded,
+    decisions by rule, latency, watermarks, lag, rebuilds) and probes on one port."""
+    names = contract_topics
+    items = live_items(46, names, hours=3)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    flags = [*_faust_flags(kafka_bootstrap, names), "--metrics-port", str(port)]
+    service = worker(flags)
+    service.wait_for_log("working memory rebuilt", timeout=180)
+    deadline = time.monotonic() + 60
+    while _status(port, "/readyz") != 200:
+        assert time.monotonic() < deadline and service.proc.poll() is None, service.tail()
+        time.sleep(0.2)
+    finish_feed(start_feed(tmp_path, kafka_bootstrap, items, 3000))
+    want_ids, _ = expected_run(tmp_path, kafka_bootstrap, names)
+    deadline = time.monotonic() + 120
+    while True:
+        series = _scrape(port)
+        if _total(series, "streamrules_decisions_total") >= len(want_ids):
+            break
+        assert time.monotonic() < deadline and service.proc.poll() is None, service.tail()
+        time.sleep(0.5)
+    assert _status(port, "/healthz") == 200
+    by_rule = Counter(
+        str(orjson.loads(r.value)["rule"]) for r in read_topic(kafka_bootstrap, names["decisions"])
+    )
+    for rule, n in by_rule.items():
+        assert series[f"streamrules_decisions_total{{rule={rule}}}"] == n
+    assert _total(series, "streamrules_records_in_total") == len(items)
+    assert series["streamrules_events_decoded_total{}"] == len(items)
+    assert series["streamrules_decision_latency_seconds_count{}"] == len(want_ids)
+    assert series["streamrules_rebuilds_total{}"] >= 1
+    assert series["streamrules_watermark_timestamp_seconds{}"] > 0
+    lags = {k: v for k, v in series.items() if k.startswith("streamrules_consumer_lag{")}
+    assert lags and all(v == 0 for v in lags.values()), lags
+    service.proc.send_signal(signal.SIGTERM)
+    assert service.wait(120) == 0, service.tail()
 
 
 def _example_code() -> str:
