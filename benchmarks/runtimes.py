@@ -6,9 +6,11 @@ sends it with ``streamrules produce`` to fresh topics laid out as topics.toml sa
 one process at a time, each runtime (``--runtime aiokafka``, ``--runtime faust``) in a
 consumer group and to a decisions topic of its own:
 
-1. **Throughput**: ``run --stop-when-idle 3`` on the whole stream; the decisions topic is
-   polled every 0.25 s: seconds from the start to the first and to the last decision, and
-   records/s over each span (start-up and the group join are in the first, not the second).
+1. **Throughput**: ``run --stop-when-idle 3`` on the whole stream, one worker, then two
+   started together in one group (``--workers 1,2``); the decisions topic is polled every
+   0.25 s: seconds from the start to the first and to the last decision, and records/s
+   over each span (start-up and the group join are in the first, not the second), and the
+   decisions published more than once (a rebalance when the second worker joins).
 2. **Recovery**: ``run`` killed with -9 once 15,000 decisions are out, then started again:
    seconds from the restart to the first new decision (the killed member's session
    timeout, 10 s for both runtimes, is most of it), and the decisions published twice.
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap-servers", required=True)
     parser.add_argument("--days", type=float, default=3.5, help="days of generated events")
     parser.add_argument("--kill-at", type=int, default=15_000, help="decisions before kill -9")
+    parser.add_argument("--workers", default="1,2", help="worker counts for the throughput runs")
+    parser.add_argument("--no-recovery", action="store_true", help="throughput runs only")
     args = parser.parse_args(argv)
     bootstrap = args.bootstrap_servers
     work = Path(tempfile.mkdtemp(prefix="bench-runtimes-"))
@@ -57,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     names = {n: f"{prefix}-{n}" for n in topics.names}
     specs = list(topics.renamed(names).topics)
     decisions = next(s for s in specs if s.name == names["decisions"])
-    outputs = {(r, k): f"{prefix}-decisions-{r}-{k}" for r in RUNTIMES for k in ("tp", "kill")}
+    counts = [int(w) for w in args.workers.split(",")]
+    kinds = [f"tp{w}" for w in counts] + ["kill"]
+    outputs = {(r, k): f"{prefix}-decisions-{r}-{k}" for r in RUNTIMES for k in kinds}
     specs += [dataclasses.replace(decisions, name=t) for t in outputs.values()]
     asyncio.run(kafka_admin.create_topics(bootstrap, specs))
     items = list(generate_events(77, days=args.days, orders_per_hour=600))
@@ -88,32 +94,38 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     clean: dict[str, int] = {}
-    for runtime in RUNTIMES:
-        topic = outputs[(runtime, "tp")]
-        t0 = time.monotonic()
-        proc = start(runtime, topic, f"g-{prefix}-{runtime}-tp", "--stop-when-idle", "3")
-        first: float | None = None
-        last, n = 0.0, 0
-        while True:
-            running = proc.poll() is None
-            c = _count(bootstrap, topic)
-            now = time.monotonic() - t0
-            if c and first is None:
-                first = now
-            if c != n:
-                n, last = c, now
-            if not running:
-                break
-            time.sleep(0.25)
-        clean[runtime] = n
-        assert first is not None, f"{runtime}: no decision"
-        print(
-            f"{runtime}: {n} decisions; first after {first:.1f} s, last after {last:.1f} s; "
-            f"{len(items) / last:.0f} records/s from the start, "
-            f"{len(items) / (last - first):.0f} records/s first to last decision",
-            flush=True,
-        )
+    for workers in counts:
+        for runtime in RUNTIMES:
+            topic = outputs[(runtime, f"tp{workers}")]
+            group = f"g-{prefix}-{runtime}-tp{workers}"
+            t0 = time.monotonic()
+            procs = [start(runtime, topic, group, "--stop-when-idle", "3") for _ in range(workers)]
+            first: float | None = None
+            last, n = 0.0, 0
+            while True:
+                running = any(p.poll() is None for p in procs)
+                c = _count(bootstrap, topic)
+                now = time.monotonic() - t0
+                if c and first is None:
+                    first = now
+                if c != n:
+                    n, last = c, now
+                if not running:
+                    break
+                time.sleep(0.25)
+            clean.setdefault(runtime, n)
+            assert first is not None, f"{runtime}: no decision"
+            print(
+                f"{runtime} x{workers}: {n} decisions ({n - clean[runtime]} more than one "
+                f"worker's); first after {first:.1f} s, last after {last:.1f} s; "
+                f"{len(items) / last:.0f} records/s from the start, "
+                f"{len(items) / (last - first):.0f} records/s first to last decision",
+                flush=True,
+            )
 
+    if args.no_recovery:
+        print(f"logs in {work}", flush=True)
+        return 0
     for runtime in RUNTIMES:
         topic = outputs[(runtime, "kill")]
         group = f"g-{prefix}-{runtime}-kill"

@@ -44,8 +44,7 @@ from streamrules.codec import Decision, Event, Record
 from streamrules.codec.decode import wall_clock_ms
 from streamrules.config import Settings
 from streamrules.errors import DecodeError
-from streamrules.facts.types import is_global_type
-from streamrules.frontier import Frontier
+from streamrules.frontier import Frontier, commit_points
 from streamrules.merge import Buffered, EventTimeMerger
 from streamrules.metrics import Metrics
 from streamrules.pipeline import (
@@ -56,11 +55,11 @@ from streamrules.pipeline import (
     thaw_startup_objects,
 )
 from streamrules.runtime import (
-    decision_time_ms,
     emit,
-    lower_to_horizons,
     new_decoder,
     new_pipeline,
+    publishable,
+    rebuild_plan,
 )
 from streamrules.transport.base import OutRecord, TopicPartition, Transport
 
@@ -321,39 +320,15 @@ class App:
         self._merger.assign(inputs)
         self._merger.clear()
         self._processed = {}
-        found = await self.transport.committed_metadata(inputs)
-        committed = {tp: c[0] for tp, c in found.items() if c is not None}
+        # Each partition from as far back as its topic's facts can matter, so that the work
+        # follows what is live (an hour of orders), not what the topics retain.
+        plan = await rebuild_plan(self.transport, self.settings, assigned, inputs)
+        committed, start = plan.committed, plan.start
         self._committed = {tp: c for tp, c in committed.items() if tp in assigned}
         self._resume = {tp: c for tp, c in self._committed.items() if c > 0}
         # What the previous owners of these partitions published (their frontiers).
-        self._inherited = {
-            tp: Frontier.decode(tp, *c)
-            for tp, c in found.items()
-            if c is not None and tp in assigned
-        }
+        self._inherited = plan.inherited
         self._frontiers = dict(self._inherited)
-        begin = await self.transport.beginning(inputs)
-        # A partition of its own is read on from its commit; a global one from where its
-        # owner committed (before the horizon below lowers both).
-        start = {tp: committed.get(tp, begin[tp]) for tp in inputs}
-        marks = [f.watermark_ms for f in self._inherited.values() if f.watermark_ms is not None]
-        if marks:
-            newest: int | None = max(marks)
-        else:  # commits without a frontier (an older version): the records tell the time
-            stamps = [
-                await self.transport.timestamp_before(tp, c) for tp, c in committed.items() if c > 0
-            ]
-            known = [t for t in stamps if t is not None]
-            newest = max(known) if known else None
-        if newest is not None:
-            # Each topic from as far back as its facts can matter, so that the work follows
-            # what is live (an hour of orders), not what the topics retain. A global
-            # partition never committed: its owner publishes what is older; only the facts
-            # that can still matter are needed here.
-            fresh = [tp for tp in inputs if tp not in assigned and tp not in committed]
-            await lower_to_horizons(
-                self.transport.offsets_for_time, self.settings, start, begin, newest, raise_to=fresh
-            )
         for tp in sorted(inputs):
             self.transport.seek(tp, start[tp])
         self._held, self._started_at = assigned, start
@@ -446,13 +421,16 @@ class App:
             # Every owned partition is committed with this instance's frontier, also those
             # whose offset did not move: the frontier did (global partitions, the clock).
             own = Frontier(pipeline.watermark_ms, dict(self._processed))
-            for tp in self.transport.assignment():
-                off = max(self._processed.get(tp, -1), self._committed.get(tp, -1))
-                if off < 0:
-                    off = self._started_at.get(tp, 0)
-                frontier = self._frontiers[tp] = own.merged(self._frontiers.get(tp))
+            points = commit_points(
+                own,
+                self.transport.assignment(),
+                self._committed,
+                self._started_at,
+                self._frontiers,
+            )
+            for tp, (off, meta) in points.items():
                 offsets[tp] = off
-                metadata[tp] = frontier.encode()
+                metadata[tp] = meta
         if out or offsets:
             await self.transport.deliver(out, offsets, metadata)
             self._committed.update(offsets)
@@ -477,44 +455,17 @@ class App:
             self.metrics.batch_latency(time.perf_counter() - t0)
 
     def _publishable(self, result: StepResult, b: Buffered[Event | DeadLetter]) -> list[Decision]:
-        """Which of a step's decisions this instance publishes (contract section 5).
-
-        A decision is *global* when the clock or an incident caused it and all its facts
-        are of global types (incidents): every instance fires it, and the owner of the
-        incidents partition its key hashes to publishes it. Any other decision fired here
-        is this instance's: it holds the order. Either way it is not published again when
-        the frontier its home partition was committed with says it was (frontier.py).
-        """
-        s = self.settings
-        tp = (b.topic, b.partition)
-        timed = result.timed
-        owned = self.transport.assignment()
-        out: list[Decision] = []
-        for d in result.decisions:
-            clocked = bool(timed) and any(t is d for t in timed)
-            local_cause = not clocked and b.topic == s.orders_topic
-            if not local_cause and all(is_global_type(f["type"]) for f in d.facts):
-                home = (
-                    s.incidents_topic,
-                    self.transport.partition_of(s.incidents_topic, d.key.encode()),
-                )
-                if home not in owned:
-                    self.stats.not_owned += 1
-                    continue
-            elif local_cause:
-                home = tp
-            else:  # an order's decision caused by an incident or the clock: its key's
-                home = (s.orders_topic, self.transport.partition_of(s.orders_topic, d.key.encode()))
-            inherited = self._inherited.get(home)
-            if inherited is not None and (
-                inherited.fired(decision_time_ms(d.event_time))
-                if clocked and inherited.watermark_ms is not None
-                else inherited.published(tp, b.offset)
-            ):
-                self.stats.suppressed += 1
-                continue
-            out.append(d)
-        return out
+        """Which of a step's decisions this instance publishes (``runtime.publishable``)."""
+        return publishable(
+            self.settings,
+            self.stats,
+            result,
+            (b.topic, b.partition),
+            b.offset,
+            self.transport.assignment(),
+            self.transport.partition_of,
+            self._inherited,
+        )
 
 
 def _names(tps: frozenset[TopicPartition]) -> str:

@@ -21,14 +21,14 @@ did itself, so a rebuild that re-reads (and publishes nothing) never lowers it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, MutableMapping
 from dataclasses import dataclass, field
 
 import orjson
 
 from streamrules.transport.base import TopicPartition
 
-__all__ = ["Frontier"]
+__all__ = ["Frontier", "commit_points"]
 
 log = logging.getLogger(__name__)
 
@@ -104,3 +104,24 @@ class Frontier:
             return plain
         # The committed offset itself is the surest position of its own partition.
         return cls(wm, positions).merged(plain)
+
+
+def commit_points(
+    own: Frontier,
+    owned: Collection[TopicPartition],
+    committed: Mapping[TopicPartition, int],
+    started_at: Mapping[TopicPartition, int],
+    frontiers: MutableMapping[TopicPartition, Frontier],
+) -> dict[TopicPartition, tuple[int, str]]:
+    """What a batch commits: every owned partition, also one whose offset did not move
+    (the frontier did: global partitions, the clock), at the next offset processed (or
+    the last commit, or where the rebuild started it), with ``own`` merged into the
+    frontier it had (``frontiers`` is updated) as metadata."""
+    points: dict[TopicPartition, tuple[int, str]] = {}
+    for tp in owned:
+        off = max(own.positions.get(tp, -1), committed.get(tp, -1))
+        if off < 0:
+            off = started_at.get(tp, 0)
+        frontier = frontiers[tp] = own.merged(frontiers.get(tp))
+        points[tp] = (off, frontier.encode())
+    return points

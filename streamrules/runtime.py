@@ -1,29 +1,45 @@
 """Shared by the runtimes (``app.py`` on aiokafka, ``streamrules.faust`` on Faust): the
-pipeline and decoder a runtime builds from ``Settings``, and the output records of one
-processed event (decisions to ``decisions``, dead letters to ``decisions.dlq``).
+pipeline and decoder a runtime builds from ``Settings``, where a rebuild re-reads from
+(``rebuild_plan``), which of a step's decisions an instance publishes (``publishable``:
+ownership and frontiers), and the output records of one processed event (decisions to
+``decisions``, dead letters to ``decisions.dlq``).
 
 One place for these, so that both runtimes publish the same records (topics, keys,
-values, headers, record timestamps) and count them the same way.
+values, headers, record timestamps), split the work between instances the same way, and
+count it the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, MutableMapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from streamrules.codec import Decision, Decoder, dead_letter_headers, parse_rfc3339
 from streamrules.codec.decode import wall_clock_ms
 from streamrules.codec.events import positional_maker
 from streamrules.codec.timefmt import parse_event_time
 from streamrules.config import Settings
+from streamrules.facts.types import is_global_type
+from streamrules.frontier import Frontier
 from streamrules.metrics import Metrics
-from streamrules.pipeline import DeadLetter, Pipeline
+from streamrules.pipeline import DeadLetter, Pipeline, StepResult
 from streamrules.transport.base import OutRecord, TopicPartition
 
 if TYPE_CHECKING:
     from streamrules.app import AppStats
 
-__all__ = ["decision_time_ms", "emit", "lower_to_horizons", "new_decoder", "new_pipeline"]
+__all__ = [
+    "OffsetLookups",
+    "RebuildPlan",
+    "decision_time_ms",
+    "emit",
+    "lower_to_horizons",
+    "new_decoder",
+    "new_pipeline",
+    "publishable",
+    "rebuild_plan",
+]
 
 _make_out = positional_maker(OutRecord)  # one per decision: the hot path
 
@@ -82,6 +98,115 @@ async def lower_to_horizons(
             at = found.get(tp)
             if at is not None and (at < start[tp] or tp in raise_to):
                 start[tp] = max(at, begin[tp])
+
+
+class OffsetLookups(Protocol):
+    """What a rebuild asks the broker (``KafkaTransport``, the memory transport, and the
+    Faust runtime's ``PartitionReader`` answer it)."""
+
+    async def committed_metadata(
+        self, tps: Collection[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, str] | None]: ...
+
+    async def beginning(self, tps: Collection[TopicPartition]) -> dict[TopicPartition, int]: ...
+
+    async def timestamp_before(self, tp: TopicPartition, offset: int) -> int | None: ...
+
+    async def offsets_for_time(
+        self, tps: Collection[TopicPartition], ts_ms: int
+    ) -> dict[TopicPartition, int | None]: ...
+
+
+@dataclass(slots=True)
+class RebuildPlan:
+    """Where a rebuild reads each input partition from, and what it inherits."""
+
+    # The group's committed offset of every input partition that has one (owned or not).
+    committed: dict[TopicPartition, int]
+    # The frontiers committed with the owned partitions (what the previous owners published).
+    inherited: dict[TopicPartition, Frontier]
+    # The first offset each input partition is re-read from.
+    start: dict[TopicPartition, int]
+
+
+async def rebuild_plan(
+    lookups: OffsetLookups,
+    settings: Settings,
+    assigned: frozenset[TopicPartition],
+    inputs: frozenset[TopicPartition],
+) -> RebuildPlan:
+    """Where a rebuild of ``assigned`` (owned) and ``inputs`` (owned and global) re-reads
+    from: a partition of its own from its commit, a global one from where its owner
+    committed, each then lowered to its topic's horizon before the newest committed
+    watermark (``lower_to_horizons``), so that the work follows what is live."""
+    found = await lookups.committed_metadata(inputs)
+    committed = {tp: c[0] for tp, c in found.items() if c is not None}
+    inherited = {
+        tp: Frontier.decode(tp, *c) for tp, c in found.items() if c is not None and tp in assigned
+    }
+    begin = await lookups.beginning(inputs)
+    start = {tp: committed.get(tp, begin[tp]) for tp in inputs}
+    marks = [f.watermark_ms for f in inherited.values() if f.watermark_ms is not None]
+    if marks:
+        newest: int | None = max(marks)
+    else:  # commits without a frontier (an older version): the records tell the time
+        stamps = [await lookups.timestamp_before(tp, c) for tp, c in committed.items() if c > 0]
+        known = [t for t in stamps if t is not None]
+        newest = max(known) if known else None
+    if newest is not None:
+        # A global partition never committed: its owner publishes what is older; only the
+        # facts that can still matter are needed here.
+        fresh = [tp for tp in inputs if tp not in assigned and tp not in committed]
+        await lower_to_horizons(
+            lookups.offsets_for_time, settings, start, begin, newest, raise_to=fresh
+        )
+    return RebuildPlan(committed, inherited, start)
+
+
+def publishable(
+    settings: Settings,
+    stats: AppStats,
+    result: StepResult,
+    cause: TopicPartition,
+    offset: int,
+    owned: Collection[TopicPartition],
+    partition_of: Callable[[str, bytes], int],
+    inherited: Mapping[TopicPartition, Frontier],
+) -> list[Decision]:
+    """Which of a step's decisions this instance publishes (contract section 5); the
+    step processed record ``offset`` of ``cause``.
+
+    A decision is *global* when the clock or an incident caused it and all its facts
+    are of global types (incidents): every instance fires it, and the owner of the
+    incidents partition its key hashes to publishes it. Any other decision fired here
+    is this instance's: it holds the order. Either way it is not published again when
+    the frontier its home partition was committed with says it was (frontier.py).
+    """
+    s = settings
+    timed = result.timed
+    out: list[Decision] = []
+    for d in result.decisions:
+        clocked = bool(timed) and any(t is d for t in timed)
+        local_cause = not clocked and cause[0] == s.orders_topic
+        if not local_cause and all(is_global_type(f["type"]) for f in d.facts):
+            home = (s.incidents_topic, partition_of(s.incidents_topic, d.key.encode()))
+            if home not in owned:
+                stats.not_owned += 1
+                continue
+        elif local_cause:
+            home = cause
+        else:  # an order's decision caused by an incident or the clock: its key's
+            home = (s.orders_topic, partition_of(s.orders_topic, d.key.encode()))
+        frontier = inherited.get(home)
+        if frontier is not None and (
+            frontier.fired(decision_time_ms(d.event_time))
+            if clocked and frontier.watermark_ms is not None
+            else frontier.published(cause, offset)
+        ):
+            stats.suppressed += 1
+            continue
+        out.append(d)
+    return out
 
 
 def decision_time_ms(event_time: str) -> int:

@@ -40,8 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="NAME",
         help=(
             "aiokafka (default): the plain service; faust: the same rules as a faust-streaming "
-            "worker (needs the faust extra; at-least-once, PLAINTEXT, one worker for "
-            "payments_hold)"
+            "worker (needs the faust extra; at-least-once, PLAINTEXT)"
         ),
     )
     parser.add_argument(
@@ -84,14 +83,28 @@ def _run_faust(settings: config.Settings, stop_when_idle_ms: int | None) -> int:
         raise ConfigError(
             f"--runtime faust needs faust-streaming (pip install 'streamrules[faust]'): {exc}"
         ) from None
-    if settings.metrics_port is not None:
-        raise ConfigError("metrics_port: not served by the faust runtime yet")
+    from streamrules.httpserver import Probes, StatusServer
+    from streamrules.metrics import PrometheusMetrics, make_metrics
+
     # Faust wants a data folder for tables; this app keeps none (memory store, no
     # tables): a throw-away folder instead of `<group>-data` in the working directory.
     datadir = tempfile.TemporaryDirectory(prefix="streamrules-faust-")
     app = new_app(settings, datadir=datadir.name)
-    rules = attach(app, settings)
+    metrics = make_metrics(settings.metrics_port)
+    rules = attach(app, settings, metrics=metrics)
     _check_topics(settings)
+    server = None
+    if settings.metrics_port is not None:
+        # /metrics and the probes, as `run`'s; the probes answer on Faust's event loop.
+        probes = Probes()
+        registry = metrics.registry if isinstance(metrics, PrometheusMetrics) else None
+        server = StatusServer(settings.metrics_host, settings.metrics_port, probes, registry)
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def _attach_probes() -> None:
+            probes.attach(asyncio.get_running_loop(), rules.readiness)
+
+        server.start()
     if stop_when_idle_ms is not None:
 
         @app.timer(interval=0.5)  # type: ignore[untyped-decorator]
@@ -108,6 +121,8 @@ def _run_faust(settings: config.Settings, stop_when_idle_ms: int | None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     finally:
+        if server is not None:
+            server.stop()
         datadir.cleanup()
     return 0
 

@@ -6,27 +6,32 @@ event-time merge (``merge.EventTimeMerger``, contract section 5), the same ``Pip
 and the same output records (``runtime.emit``) as ``streamrules run``: the same decisions,
 decision ids, keys, headers and dead letters, on the same topics.
 
-At-least-once, on Faust's own offsets. The agent's stream does not ack by itself
-(``noack``): a record is acked only once the decisions and dead letters it caused are
-acknowledged by the broker, and the acked offsets are committed after each batch (Faust
-also commits them on its own interval and on every rebalance). A record buffered in the
-merge but not processed yet is never acked: when Faust suspends the flow for a rebalance or
-a stop, the buffers are dropped (Faust waits for the records it delivered to be acked or
-forgotten) and the next owner reads them again.
+At-least-once, with streamrules' own commits. Faust commits with empty commit metadata
+(its aiokafka driver), where the plain runtime keeps its publication frontiers
+(``frontier.py``); so the agent's topics are declared without Faust's acks (Faust never
+commits them) and each batch, once the broker acknowledged its decisions and dead letters,
+is committed with the frontiers through Faust's own consumer (the group member, in Faust's
+consumer thread, so that a commit after the group moved on is refused as in the plain
+runtime). A record buffered in the merge but not processed yet is never committed: when
+Faust suspends the flow for a rebalance or a stop, the buffers are dropped (taken out of
+Faust's set of records to wait for) and the next owner reads them again.
 
-Working memory after an assignment is rebuilt by re-reading, as ``app.App`` does: a
-``PartitionReader`` (manual assignment, outside the group) reads each assigned partition
-from as far back as its facts matter (``orders_horizon_ms``, ``incidents_horizon_ms``
-before the newest committed record) up to the group's committed offset, through the same
-merge with publishing suppressed; the records Faust delivers meanwhile (from the committed
-offset on) wait, then join the merge behind them. Chosen over a Faust table (changelog) of
-working memory because it needs no second serialisation of the engine's state and gives
-exactly the state ``app.App`` rebuilds; it costs a re-read of the horizon on every
-rebalance (see the README).
+Working memory after an assignment is rebuilt by re-reading, as ``app.App`` does, from the
+same plan (``runtime.rebuild_plan``): a ``PartitionReader`` (manual assignment, outside the
+group) reads each assigned partition from as far back as its facts matter up to the group's
+committed offset, through the same merge, publishing only what the committed frontiers say
+was not published; the records Faust delivers meanwhile (from the committed offset on)
+wait, then join the merge behind them. Chosen over a Faust table (changelog) of working
+memory because it needs no second serialisation of the engine's state and gives exactly
+the state ``app.App`` rebuilds; it costs a re-read of the horizon on every rebalance.
 
-Incidents are not global here: a worker sees the incidents of the partitions Faust assigns
-it, so ``payments_hold`` (an order joined with the payments incident) needs a single
-worker, as the plain runtime did before issue 15. Exactly-once is not offered.
+Global incidents, as the plain runtime (contract section 5): the same reader also reads
+every incidents partition Faust did not assign to this worker, from where its owner
+committed (lowered to the horizon) and then on, in the same event-time merge, so that
+``payments_hold`` sees every outage whichever worker holds the order. Publication is
+decided as in ``app.App`` (``runtime.publishable``): a decision on incidents alone by the
+owner of the incidents partition its key hashes to, the others by the worker that fired
+them, dead letters by their record's owner. Exactly-once is not offered.
 """
 
 from __future__ import annotations
@@ -36,22 +41,29 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import faust
 from faust.types import TP
 
 from streamrules.app import AppStats
-from streamrules.codec import Event, Record
+from streamrules.codec import Decision, Event, Record
 from streamrules.codec.decode import wall_clock_ms
 from streamrules.config import Settings
 from streamrules.errors import ConfigError, DecodeError
+from streamrules.frontier import Frontier, commit_points
 from streamrules.merge import Buffered, EventTimeMerger
 from streamrules.metrics import Metrics
 from streamrules.pipeline import DeadLetter, StepResult
-from streamrules.runtime import emit, lower_to_horizons, new_decoder, new_pipeline
+from streamrules.runtime import emit, new_decoder, new_pipeline, publishable, rebuild_plan
 from streamrules.transport.base import OutRecord, TopicPartition
+from streamrules.transport.kafka import (
+    PROBE_INTERVAL_S,
+    broker_answers,
+    commit_offsets,
+    partition_for_key,
+)
 from streamrules.transport.kafka_output import OutputProducer
 from streamrules.transport.kafka_reader import PartitionReader
 
@@ -73,7 +85,8 @@ _BUFFERED_BATCHES = 20
 AGENT_NAME = "streamrules-rules"
 
 # One merged item: the decoded event (or the dead letter it is) and the Faust event that
-# delivered it (None: re-read by a rebuild, never acked: its offset is committed already).
+# delivered it (None: read by the PartitionReader: a rebuild's re-read, or a global
+# incidents partition).
 _Item = tuple[Event | DeadLetter, Any]
 
 
@@ -115,14 +128,27 @@ class FaustRules:
         self._merger: EventTimeMerger[_Item] = EventTimeMerger(settings.idle_ms)
         self._inputs = (settings.orders_topic, settings.incidents_topic)
         self._lock = asyncio.Lock()
+        # Held around every use of the reader's position (seeks and fetches): the global
+        # reader task and a rebuild share the reader.
+        self._read_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._assigned: frozenset[TopicPartition] = frozenset()
+        # The incidents partitions Faust did not assign here, read by the reader.
+        self._global: frozenset[TopicPartition] = frozenset()
+        self._counts: dict[str, int] = {}  # partitions per input topic (ownership)
         self._generation = 0
         # True from an assignment until its rebuild is done: Faust's events wait in
         # _pending meanwhile (they come after the re-read records of their partition).
         self._rebuilding = True
         self._pending: list[Any] = []
-        self._resume: dict[TopicPartition, int] = {}  # committed offsets: below, suppressed
+        self._resume: dict[TopicPartition, int] = {}  # committed offsets of owned partitions
+        self._committed: dict[TopicPartition, int] = {}
+        self._started_at: dict[TopicPartition, int] = {}  # where the rebuild read from
+        self._processed: dict[TopicPartition, int] = {}  # next offset to process
+        # Publication frontiers (frontier.py) of the owned partitions: as the rebuild found
+        # them committed (what the previous owners published), and as committed since.
+        self._inherited: dict[TopicPartition, Frontier] = {}
+        self._frontiers: dict[TopicPartition, Frontier] = {}
         self._next: dict[TopicPartition, int] = {}  # next offset expected per partition
         self._end: dict[TopicPartition, int] = {}  # end offsets seen at the rebuild
         self._stream: Any = None
@@ -132,14 +158,20 @@ class FaustRules:
         self._output: OutputProducer | None = None
         self._rebuild_task: asyncio.Task[None] | None = None
         self._driver: asyncio.Task[None] | None = None
+        self._global_reader: asyncio.Task[None] | None = None
+        self._prober: asyncio.Task[None] | None = None
+        self.broker_reachable = True  # as the reader's probe last found it (/readyz)
         self.last_activity_ms = clock()
         self._received = 0  # events the agent received (the driver's gathering watches it)
         self._delivered = 0  # records in the merge that Faust delivered (not re-read)
         self.batches = 0
-        topic = app.topic(*self._inputs, key_serializer="raw", value_serializer="raw", acks=True)
+        # acks=False: Faust never commits these topics (its commits carry no metadata);
+        # each batch is committed here, with the frontiers.
+        topic = app.topic(*self._inputs, key_serializer="raw", value_serializer="raw", acks=False)
         self.agent = app.agent(topic, name=AGENT_NAME)(self._consume)
         # mode's stubs want a keyword-only `signal`; the handlers take it in **kwargs.
         app.on_partitions_assigned.connect(self._on_assigned, weak=False)  # type: ignore[arg-type]
+        app.on_partitions_revoked.connect(self._on_revoked, weak=False)  # type: ignore[arg-type]
         app.on_before_shutdown.connect(self._on_shutdown, weak=False)  # type: ignore[arg-type]
 
     # -- Faust's side ----------------------------------------------------------------
@@ -149,6 +181,12 @@ class FaustRules:
         self._stream = stream
         if self._driver is None or self._driver.done():
             self._driver = asyncio.create_task(self._drive(), name="streamrules-faust-drive")
+        if self._global_reader is None or self._global_reader.done():
+            self._global_reader = asyncio.create_task(
+                self._read_global(), name="streamrules-faust-global"
+            )
+        if self._prober is None or self._prober.done():
+            self._prober = asyncio.create_task(self._probe(), name="streamrules-faust-probe")
         bound = _BUFFERED_BATCHES * self.settings.batch_size
         async for event in stream.events():
             self._on_event(event)
@@ -191,6 +229,24 @@ class FaustRules:
             self._rebuild(mine, self._generation), name="streamrules-faust-rebuild"
         )
 
+    async def _on_revoked(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        """Nothing is processed, published or committed from here to the next assignment
+        (Faust sends this once the records it delivered were processed or forgotten)."""
+        # A rebuild in progress stops at once (its next look at the generation), and the
+        # one running is cancelled: the next assignment starts another.
+        self._generation += 1
+        self._rebuilding = True
+        if self._rebuild_task is not None and not self._rebuild_task.done():
+            self._rebuild_task.cancel()
+        async with self._lock:  # the batch in flight is delivered and committed first
+            self._forget(self._pending)
+            self._pending = []
+            self._forget([b.item[1] for b in self._merger.drain()])
+            self._merger.clear()
+            self._delivered = 0
+            self._assigned = frozenset()
+            self._global = frozenset()
+
     def _flow_active(self) -> bool:
         return bool(self.app.flow_control.is_active())
 
@@ -217,6 +273,53 @@ class FaustRules:
             async with self._lock:
                 await self._work(once=True)
 
+    async def _read_global(self) -> None:
+        """Feed the merge with the incidents partitions Faust did not assign here, from
+        where the rebuild left them; a partition holding a batch's worth waits."""
+        batch = self.settings.batch_size
+        while True:
+            generation = self._generation
+            wanted = [tp for tp in self._global if self._merger.buffered(tp) < batch]
+            if self._rebuilding or not wanted or not self._flow_active():
+                await asyncio.sleep(_TICK_S)
+                continue
+            reader = await self._reader_started()
+            async with self._read_lock:
+                if generation != self._generation or self._rebuilding:
+                    continue
+                records = await reader.fetch(_REBUILD_FETCH_MS, batch, wanted)
+            async with self._lock:
+                if generation != self._generation or self._rebuilding:
+                    continue  # the rebuild seeks again
+                for r in records:
+                    if r.offset >= self._next.get((r.topic, r.partition), 0):
+                        self._buffer(r, None)
+                for tp in self._global:
+                    self._merger.set_behind(tp, self._behind(tp))
+            if records:
+                self.last_activity_ms = self.clock()
+                self._wake.set()
+
+    async def _probe(self) -> None:
+        """The plain runtime's broker probe, through the reader: log and count the moments
+        the broker stops and starts answering (``streamrules_broker_up``, ``/readyz``)."""
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL_S)
+            if self._reader is None:
+                continue
+            up = await broker_answers(self._reader.consumer)
+            if up == self.broker_reachable:
+                continue
+            self.broker_reachable = up
+            self.metrics.broker_up(up)
+            if up:
+                log.info("broker reachable again")
+            else:
+                log.warning(
+                    "broker unreachable at %s: processing pauses, nothing is lost; retrying",
+                    self.settings.bootstrap,
+                )
+
     async def _gather(self) -> None:
         """Let a burst of input gather into one batch before working on it.
 
@@ -234,7 +337,9 @@ class FaustRules:
                 return  # a pause, and nothing known to be on the way: live traffic
 
     def _forget(self, events: Iterable[Any]) -> None:
-        """Take Faust events out of the consumer's unacked set without acking them."""
+        """Take Faust events out of the consumer's unacked set (Faust's rebalance and
+        stop wait for that set to empty); their offsets are committed here, or not at
+        all (read again by the next owner)."""
         unacked = getattr(self.app.consumer, "_unacked_messages", None)
         if unacked is None:
             return
@@ -247,19 +352,19 @@ class FaustRules:
         is known to wait on the broker (None: busy, rebuilding or behind)."""
         if self._rebuilding or self._merger.buffered() or not self._assigned:
             return None
-        if any(self._behind(tp) for tp in self._assigned):
+        if any(self._behind(tp) for tp in self._assigned | self._global):
             self.last_activity_ms = self.clock()
             return None
         return self.clock() - self.last_activity_ms
 
     def _drop_buffers(self) -> None:
-        """Forget every record delivered but not processed, without acking it.
+        """Forget every record delivered but not processed, without committing it.
 
         Faust's rebalance and stop wait until each record it delivered is acked or
-        forgotten (``Consumer.wait_empty``). Acking would commit records never processed;
-        so they leave Faust's set of unacked messages instead (its ``WeakSet`` cannot
-        forget them by itself: its own stream iterator keeps the last one referenced),
-        and whoever owns the partition next reads them again from the committed offset.
+        forgotten (``Consumer.wait_empty``); so they leave Faust's set of unacked messages
+        (its ``WeakSet`` cannot forget them by itself: its own stream iterator keeps the
+        last one referenced), and whoever owns the partition next reads them again from
+        the committed offset.
         """
         self._forget([b.item[1] for b in self._merger.drain()] + self._pending)
         self._merger.clear()
@@ -272,6 +377,7 @@ class FaustRules:
         m = event.message
         tp = (m.topic, m.partition)
         if m.offset < self._next.get(tp, 0):
+            self._forget([event])
             return  # delivered twice (Faust re-seeks to the committed offset): seen
         headers = m.headers
         if headers and not isinstance(headers, list | tuple):
@@ -295,6 +401,7 @@ class FaustRules:
             dead = DeadLetter(record, exc.reason, exc.message)
             self._merger.add(Buffered(None, *tp, record.offset, (dead, event)))
         else:
+            self.metrics.decoded(1)
             self._merger.add(Buffered(decoded.ts_ms, *tp, record.offset, (decoded, event)))
         self._next[tp] = record.offset + 1
         self._merger.set_behind(tp, self._behind(tp))
@@ -304,19 +411,49 @@ class FaustRules:
     def _behind(self, tp: TopicPartition) -> bool:
         """Whether the broker holds records of ``tp`` that are not buffered yet."""
         end = self._end.get(tp, 0)
+        hw: int | None
+        if tp in self._global:
+            hw = self._reader.highwater(tp) if self._reader is not None else None
+        else:
+            try:
+                hw = int(self.app.consumer.highwater(TP(tp[0], tp[1])))
+            except Exception:  # unknown before Faust fetched the partition
+                hw = None
+        if hw is not None:
+            end = max(end, hw)
+        return self._next.get(tp, 0) < end
+
+    def _lag(self, tp: TopicPartition) -> int:
+        """Records of ``tp`` on the broker not processed yet (buffered ones included)."""
+        end = self._end.get(tp, 0)
         try:
             hw = self.app.consumer.highwater(TP(tp[0], tp[1]))
         except Exception:  # unknown before Faust fetched the partition
             hw = None
         if hw is not None:
             end = max(end, int(hw))
-        return self._next.get(tp, 0) < end
+        done = self._processed.get(tp, self._committed.get(tp, 0))
+        return max(0, end - done)
+
+    def readiness(self) -> dict[str, bool]:
+        """The checks of ``/readyz`` (all true: ready), on the event loop, as `run`'s:
+        partitions assigned, working memory rebuilt, broker reachable."""
+        assigned = bool(self._assigned)
+        return {
+            "assigned": assigned,
+            "rebuilt": assigned and not self._rebuilding,
+            "broker": self.broker_reachable,
+        }
+
+    def partition_of(self, topic: str, key: bytes) -> int:
+        """The partition of ``topic`` that ``key`` goes to (the default partitioner)."""
+        return partition_for_key(key, self._counts.get(topic, 1))
 
     async def _work(self, *, once: bool = False) -> None:
         """Process batches while the merge releases records, or one (caller holds the
         lock)."""
         merger = self._merger
-        for tp in self._assigned:
+        for tp in self._assigned | self._global:
             merger.set_behind(tp, self._behind(tp))
         while merger.ready(self.clock()):
             await self._step()
@@ -324,37 +461,56 @@ class FaustRules:
                 return
 
     async def _step(self) -> None:
-        """Process at most one batch of merged records, deliver its output, then ack."""
+        """Process at most one batch of merged records, deliver its output, then commit."""
         t0 = time.perf_counter()
         pipeline, merger, clock = self.pipeline, self._merger, self.clock
         limit = self.settings.batch_size
         deadline = clock() + self.settings.batch_max_ms
+        owned = self._assigned
         out: list[OutRecord] = []
-        acks: list[Any] = []
+        events: list[Any] = []
+        # For the metrics: the event time of each published decision's cause, and the
+        # largest event time processed per partition.
+        decided: list[Decision] = []
+        causes: list[int] = []
+        stamps: dict[TopicPartition, int] = {}
         done = 0
         while done < limit:
             b = merger.pop(clock())
             if b is None:
                 break
+            tp = (b.topic, b.partition)
             item, event = b.item
             if isinstance(item, DeadLetter):
                 result = StepResult([], [item])  # changes no state: not the pipeline's
             else:
                 result = pipeline.process(item)
             self.stats.records += 1
-            if b.offset < self._resume.get((b.topic, b.partition), 0):
-                self.stats.suppressed += len(result.decisions) + len(result.dead_letters)
-            else:
-                emit(
+            if result.dead_letters:
+                # A record's dead letter is its owner's to publish, once.
+                if tp in owned and b.offset >= self._resume.get(tp, 0):
+                    emit(self.settings, self.stats, self.metrics, (), result.dead_letters, out)
+                else:
+                    self.stats.suppressed += len(result.dead_letters)
+            if result.decisions:
+                publish = publishable(
                     self.settings,
                     self.stats,
-                    self.metrics,
-                    result.decisions,
-                    result.dead_letters,
-                    out,
+                    result,
+                    tp,
+                    b.offset,
+                    owned,
+                    self.partition_of,
+                    self._inherited,
                 )
+                emit(self.settings, self.stats, self.metrics, publish, (), out)
+                decided.extend(publish)
+                causes.extend([b.ts_ms or 0] * len(publish))
+            if b.ts_ms is not None and b.ts_ms > stamps.get(tp, -(2**63)):
+                stamps[tp] = b.ts_ms
+            self._processed[tp] = b.offset + 1
             if event is not None:
-                acks.append(event)
+                events.append(event)
                 self._delivered -= 1
             done += 1
             if done % _CHUNK == 0:
@@ -363,18 +519,26 @@ class FaustRules:
                     break
         if out:
             await self._deliver(out)
-        if acks:
-            stream = self._stream
-            for event in acks:
-                await stream.ack(event)
-            # Committed now, as `run` commits each batch: a crash repeats at most the
-            # batch in flight, not Faust's commit interval of work.
-            await self.app.commit(set(self._inputs))
+            if causes:
+                self.metrics.delivered(decided, causes)
+        if done:
+            # As `run`: each batch is committed, so a crash repeats at most the batch in
+            # flight; every owned partition carries this worker's frontier.
+            own = Frontier(pipeline.watermark_ms, dict(self._processed))
+            points = commit_points(own, owned, self._committed, self._started_at, self._frontiers)
+            await self._commit(points)
+            self._committed.update({tp: off for tp, (off, _meta) in points.items()})
+        self._forget(events)
         if done:
             self.batches += 1
             self.last_activity_ms = clock()
-            if pipeline.watermark_ms is not None:
-                self.metrics.watermark(pipeline.watermark_ms)
+            wm = pipeline.watermark_ms
+            if wm is not None:
+                self.metrics.watermark(wm)
+                # As `run`'s: never ahead of the merged watermark.
+                self.metrics.partition_watermarks({tp: min(ts, wm) for tp, ts in stamps.items()})
+            for tp in owned:
+                self.metrics.lag(tp[0], tp[1], self._lag(tp))
             self.metrics.batch_latency(time.perf_counter() - t0)
 
     async def _deliver(self, out: list[OutRecord]) -> None:
@@ -382,6 +546,17 @@ class FaustRules:
         if self._output is None:
             self._output = OutputProducer(self.settings)
         await self._output.send_all(out)
+
+    async def _commit(self, points: Mapping[TopicPartition, tuple[int, str]]) -> None:
+        """Commit offsets with frontiers as Faust's group member: its aiokafka consumer, in
+        the thread Faust runs it in (a commit is valid only from the member)."""
+        thread = getattr(self.app.consumer, "_thread", None)
+        ensure = getattr(thread, "_ensure_consumer", None)
+        if thread is None or ensure is None:
+            raise ConfigError(
+                "the faust runtime needs Faust's aiokafka driver (broker kafka://...)"
+            )
+        await thread.call_thread(commit_offsets, ensure(), self.settings, dict(points))
 
     # -- rebuilding working memory ---------------------------------------------------
     async def _reader_started(self) -> PartitionReader:
@@ -408,38 +583,64 @@ class FaustRules:
         self.pipeline = new_pipeline(self.settings)
         self.metrics.pipeline(self.pipeline)
         merger = self._merger
-        merger.assign(assigned)
-        merger.clear()
         self._delivered = 0
-        self._next = {}
+        self._next, self._processed = {}, {}
         if not assigned:
-            self._resume, self._end = {}, {}
+            # A worker with no partition publishes nothing: it reads no global ones either.
+            self._global = frozenset()
+            merger.assign(assigned)
+            merger.clear()
+            self._resume, self._committed, self._end = {}, {}, {}
+            self._inherited, self._frontiers, self._started_at = {}, {}, {}
             self._finish_rebuild(generation)
             return
         reader = await self._reader_started()
-        reader.assign(assigned)
-        committed = await reader.committed(assigned)
-        resume = {tp: c for tp, c in committed.items() if c is not None and c > 0}
-        begin = await reader.beginning(assigned)
-        self._end = await reader.end(assigned)
-        start = await self._start_offsets(reader, assigned, resume, begin)
-        self._resume = resume
+        incidents = self.settings.incidents_topic
+        self._counts = await reader.partition_counts(self._inputs)
+        every = {(incidents, p) for p in range(self._counts.get(incidents, 0))}
+        self._global = glob = frozenset(every - assigned)
+        inputs = assigned | glob
+        merger.assign(inputs)
+        merger.clear()
+        async with self._read_lock:
+            reader.assign(inputs)
+        plan = await rebuild_plan(reader, self.settings, assigned, inputs)
+        start = plan.start
+        self._committed = {tp: c for tp, c in plan.committed.items() if tp in assigned}
+        resume = self._resume = {tp: c for tp, c in self._committed.items() if c > 0}
+        self._inherited = plan.inherited
+        self._frontiers = dict(plan.inherited)
+        self._started_at = start
+        self._end = await reader.end(inputs)
         todo = {tp for tp in assigned if start[tp] < resume.get(tp, 0)}
-        for tp in assigned:
-            self._next[tp] = start[tp] if tp in todo else resume.get(tp, begin[tp])
-        for tp in todo:
-            reader.seek(tp, start[tp])
+        for tp in inputs:
+            # Faust delivers an owned partition from its committed offset on.
+            self._next[tp] = start[tp] if tp in todo or tp in glob else resume.get(tp, start[tp])
+        async with self._read_lock:
+            for tp in todo | glob:
+                reader.seek(tp, start[tp])
+            reader.pause(assigned - todo)
         replay = sum(resume[tp] - start[tp] for tp in todo)
         self.stats.rebuilds += 1
         self.stats.rebuild_records += replay
         self.metrics.rebuild(replay)
-        log.info("rebuilding working memory: re-reading %d records", replay)
+        log.info(
+            "rebuilding working memory: re-reading %d records (and %d global partitions)",
+            replay,
+            len(glob),
+        )
+        batch = self.settings.batch_size
         while todo:
             if generation != self._generation:
                 return
-            records = await reader.fetch(_REBUILD_FETCH_MS, self.settings.batch_size, todo)
+            wanted = todo | {tp for tp in glob if merger.buffered(tp) < batch}
+            async with self._read_lock:
+                records = await reader.fetch(_REBUILD_FETCH_MS, batch, wanted)
             for r in records:
                 tp = (r.topic, r.partition)
+                if tp in glob:
+                    self._buffer(r, None)
+                    continue
                 if tp not in todo or r.offset >= resume[tp]:
                     continue
                 self._buffer(r, None)
@@ -448,10 +649,12 @@ class FaustRules:
             for tp in list(todo):
                 if await reader.position(tp) >= resume[tp]:
                     todo.discard(tp)  # past the end without a record: transaction markers
-            for tp in assigned:
+            for tp in inputs:
                 merger.set_behind(tp, tp in todo or self._behind(tp))
             while merger.ready(self.clock()):
                 await self._step()
+        async with self._read_lock:
+            reader.pause(assigned)  # Faust reads them on from here
         self._finish_rebuild(generation)
         self.metrics.rebuild_done(time.perf_counter() - started)
 
@@ -468,23 +671,6 @@ class FaustRules:
         self._wake.set()
         log.info("working memory rebuilt: processing %s", _names(self._assigned))
 
-    async def _start_offsets(
-        self,
-        reader: PartitionReader,
-        assigned: Collection[TopicPartition],
-        resume: dict[TopicPartition, int],
-        begin: dict[TopicPartition, int],
-    ) -> dict[TopicPartition, int]:
-        """Where each partition is re-read from: as app.App's rebuild, each topic from as
-        far back (record time) before the newest committed record as its facts matter."""
-        start = {tp: resume.get(tp, begin[tp]) for tp in assigned}
-        stamps = [await reader.timestamp_before(tp, c) for tp, c in resume.items()]
-        known = [s for s in stamps if s is not None]
-        if not known:
-            return start
-        await lower_to_horizons(reader.offsets_for_time, self.settings, start, begin, max(known))
-        return start
-
     async def _on_shutdown(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         await self.close()
 
@@ -497,7 +683,7 @@ class FaustRules:
             self.stats.decisions,
             self.stats.dead_letters,
         )
-        for task in (self._driver, self._rebuild_task):
+        for task in (self._driver, self._rebuild_task, self._global_reader, self._prober):
             if task is not None and not task.done():
                 task.cancel()
         if self._reader is not None:

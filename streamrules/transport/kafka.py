@@ -81,7 +81,7 @@ _make_record = positional_maker(Record)  # one per fetched record: the hot path
 _BATCH_BYTES = 256 * 1024
 # The broker probe: how often the service asks whether the broker answers, and how long
 # an answer may take.
-_PROBE_INTERVAL_S = 2.0
+PROBE_INTERVAL_S = 2.0
 _PROBE_TIMEOUT_S = 5.0
 _TXN_TIMEOUT_MS = 10_000
 
@@ -394,8 +394,7 @@ class KafkaTransport:
         return self._assignment | self._global
 
     def partition_of(self, topic: str, key: bytes) -> int:
-        count = len(self.consumer.partitions_for_topic(topic) or ()) or 1
-        return int(murmur2(key) & 0x7FFFFFFF) % count
+        return partition_for_key(key, len(self.consumer.partitions_for_topic(topic) or ()))
 
     def _reader(self, tp: TopicPartition) -> AIOKafkaConsumer:
         """The consumer that reads ``tp``: the group member's, or the global one."""
@@ -497,14 +496,8 @@ class KafkaTransport:
         # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
         # that meets the inner call's completion, and the probe would outlive stop().
         while not self._closing:
-            try:
-                async with asyncio.timeout(_PROBE_TIMEOUT_S):
-                    await self.consumer.topics()
-            except Exception:  # any failure to get an answer means: not reachable now
-                self._broker_up = False
-            else:
-                self._broker_up = True
-            await asyncio.sleep(_PROBE_INTERVAL_S)
+            self._broker_up = await broker_answers(self.consumer)
+            await asyncio.sleep(PROBE_INTERVAL_S)
 
     async def committed(self, tps: Collection[TopicPartition]) -> dict[TopicPartition, int | None]:
         found = await self.committed_metadata(tps)
@@ -513,16 +506,7 @@ class KafkaTransport:
     async def committed_metadata(
         self, tps: Collection[TopicPartition]
     ) -> dict[TopicPartition, tuple[int, str] | None]:
-        # One OffsetFetch for all of them (the public ``committed`` asks one at a time and
-        # drops the metadata); owned by this member or not.
-        wanted = [_ktp(tp) for tp in tps]
-        found = await self.consumer._coordinator.fetch_committed_offsets(wanted)
-        out: dict[TopicPartition, tuple[int, str] | None] = {}
-        for ktp in wanted:
-            c = found.get(ktp)
-            ok = c is not None and c.offset >= 0
-            out[_tp(ktp)] = (int(c.offset), str(c.metadata or "")) if ok else None
-        return out
+        return await committed_metadata(self.consumer, tps)
 
     async def timestamp_before(self, tp: TopicPartition, offset: int) -> int | None:
         return await timestamp_before(self._reader(tp), tp, offset)
@@ -593,16 +577,63 @@ class KafkaTransport:
             raise TransportError(f"transaction failed: {exc}") from None
 
     async def _commit(self, owned: dict[KafkaTP, tuple[int, str]]) -> None:
-        if not owned:
-            return
-        try:
-            await self.consumer.commit(owned)
-        except (CommitFailedError, IllegalGenerationError, RebalanceInProgressError) as exc:
-            # The group moved on: the partitions' new owner re-reads from the last commit.
-            log.warning("commit skipped after a rebalance: %s", exc)
-        except KafkaError as exc:
-            refused = _read_refused(self.settings, exc)
-            raise refused or TransportError(f"committing offsets failed: {exc}") from None
+        await _commit(self.consumer, self.settings, owned)
+
+
+async def broker_answers(consumer: AIOKafkaConsumer) -> bool:
+    """Whether the cluster answers a metadata request in time (the broker probe)."""
+    # asyncio.timeout, not wait_for: see KafkaTransport._probe.
+    try:
+        async with asyncio.timeout(_PROBE_TIMEOUT_S):
+            await consumer.topics()
+    except Exception:  # any failure to get an answer means: not reachable now
+        return False
+    return True
+
+
+def partition_for_key(key: bytes, count: int) -> int:
+    """The partition of ``count`` (at least 1) that the default partitioner gives ``key``
+    (murmur2, as Kafka's Java client and aiokafka): where its owner reads it."""
+    return int(murmur2(key) & 0x7FFFFFFF) % max(count, 1)
+
+
+async def committed_metadata(
+    consumer: AIOKafkaConsumer, tps: Collection[TopicPartition]
+) -> dict[TopicPartition, tuple[int, str] | None]:
+    """The committed offset and metadata of each of ``tps`` in the consumer's group (None:
+    nothing committed), owned by this member or not, in one OffsetFetch (the public
+    ``committed`` asks one at a time and drops the metadata)."""
+    wanted = [_ktp(tp) for tp in tps]
+    found = await consumer._coordinator.fetch_committed_offsets(wanted)
+    out: dict[TopicPartition, tuple[int, str] | None] = {}
+    for ktp in wanted:
+        c = found.get(ktp)
+        ok = c is not None and c.offset >= 0
+        out[_tp(ktp)] = (int(c.offset), str(c.metadata or "")) if ok else None
+    return out
+
+
+async def commit_offsets(
+    consumer: AIOKafkaConsumer, settings: Settings, owned: Mapping[TopicPartition, tuple[int, str]]
+) -> None:
+    """Commit offsets with metadata (frontiers) as the group member ``consumer``. A commit
+    that a rebalance refuses is logged and dropped: the new owner re-reads from the last
+    commit. The Faust runtime calls it in Faust's consumer thread."""
+    await _commit(consumer, settings, {_ktp(tp): c for tp, c in owned.items()})
+
+
+async def _commit(
+    consumer: AIOKafkaConsumer, settings: Settings, offsets: dict[KafkaTP, tuple[int, str]]
+) -> None:
+    if not offsets:
+        return
+    try:
+        await consumer.commit(offsets)
+    except (CommitFailedError, IllegalGenerationError, RebalanceInProgressError) as exc:
+        log.warning("commit skipped after a rebalance: %s", exc)
+    except KafkaError as exc:
+        refused = _read_refused(settings, exc)
+        raise refused or TransportError(f"committing offsets failed: {exc}") from None
 
 
 def _retrieve_transaction_error(producer: AIOKafkaProducer) -> None:

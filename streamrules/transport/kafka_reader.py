@@ -3,8 +3,10 @@
 ``PartitionReader`` is a consumer with manual assignment (it never joins the group): the
 Faust runtime (``streamrules.faust``) rebuilds working memory with it after an assignment,
 re-reading each assigned partition from as far back as its facts matter up to the group's
-committed offset, while Faust's own group member waits at that committed offset. It reads
-the group's committed offsets (OffsetFetch needs the group id) but never commits.
+committed offset, while Faust's own group member waits at that committed offset; and it
+reads the incidents partitions Faust did not assign to the worker, all the time (global
+incidents, as ``KafkaTransport``'s global consumer). It reads the group's committed
+offsets and frontiers (OffsetFetch needs the group id) but never commits.
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ from collections.abc import Collection
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka import TopicPartition as KafkaTP
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 
 from streamrules.codec import Record
 from streamrules.config import Settings
 from streamrules.errors import TransportError
 from streamrules.transport.base import TopicPartition
-from streamrules.transport.kafka import client_options, offsets_for_time, timestamp_before
+from streamrules.transport.kafka import (
+    client_options,
+    committed_metadata,
+    offsets_for_time,
+    timestamp_before,
+)
 
 __all__ = ["PartitionReader"]
 
@@ -76,6 +83,29 @@ class PartitionReader:
             c = await self.consumer.committed(_ktp(tp))
             out[tp] = c if c is not None and c >= 0 else None
         return out
+
+    async def committed_metadata(
+        self, tps: Collection[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, str] | None]:
+        """The group's committed offsets with their metadata (frontiers)."""
+        return await committed_metadata(self.consumer, tps)
+
+    async def partition_counts(self, topics: Collection[str]) -> dict[str, int]:
+        """How many partitions each of ``topics`` has (one metadata request)."""
+        cluster = await self.consumer._client.fetch_all_metadata()
+        return {t: len(cluster.partitions_for_topic(t) or ()) for t in topics}
+
+    def pause(self, tps: Collection[TopicPartition]) -> None:
+        """Stop fetching ``tps`` (until the next ``assign``)."""
+        self.consumer.pause(*[_ktp(tp) for tp in sorted(tps)])
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        """The end of ``tp`` as the last fetch found it (None: not fetched yet)."""
+        try:
+            hw = self.consumer.highwater(_ktp(tp))
+        except IllegalStateError:  # not assigned (any more)
+            return None
+        return None if hw is None else int(hw)
 
     async def beginning(self, tps: Collection[TopicPartition]) -> dict[TopicPartition, int]:
         found = await self.consumer.beginning_offsets([_ktp(tp) for tp in tps])

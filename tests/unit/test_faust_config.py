@@ -31,7 +31,6 @@ def test_an_unknown_runtime_is_one_line_and_exit_2() -> None:
     ("flags", "named"),
     [
         (["--exactly-once"], "exactly_once"),
-        (["--metrics-port", "9464"], "metrics_port"),
         (["--security-protocol", "SASL_PLAINTEXT", "--sasl-mechanism", "PLAIN"], "PLAINTEXT"),
     ],
 )

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamrules.frontier import Frontier
+from streamrules.frontier import Frontier, commit_points
 
 _tps = st.tuples(st.sampled_from(["orders", "incidents", "my.orders-v2"]), st.integers(0, 40))
 _frontiers = st.builds(
@@ -62,3 +62,20 @@ def test_unreadable_metadata_means_the_offset_alone(
         f = Frontier.decode(("orders", 3), 17, metadata)
     assert f == Frontier(None, {("orders", 3): 17})
     assert bool(metadata) == any("not a streamrules frontier" in r.message for r in caplog.records)
+
+
+def test_a_batch_commits_every_owned_partition_with_the_merged_frontier() -> None:
+    """commit_points: the next offset processed, else the last commit, else where the
+    rebuild started the partition; every owned partition carries the frontier (its old
+    one merged with this instance's), also one whose offset did not move."""
+    done, held, fresh = ("orders", 0), ("orders", 1), ("incidents", 2)
+    own = Frontier(5_000, {done: 40, ("incidents", 0): 7})
+    inherited = Frontier(9_000, {held: 12, ("incidents", 0): 3})
+    frontiers = {held: inherited}
+    points = commit_points(own, [done, held, fresh], {done: 30, held: 12}, {fresh: 4}, frontiers)
+    assert {tp: off for tp, (off, _) in points.items()} == {done: 40, held: 12, fresh: 4}
+    merged = Frontier.decode(held, 12, points[held][1])
+    assert merged.watermark_ms == 9_000  # never lowered by a rebuild's smaller watermark
+    assert merged.positions[("incidents", 0)] == 7 and merged.positions[done] == 40
+    assert frontiers[held] == merged and frontiers[done] == own
+    assert Frontier.decode(fresh, 4, points[fresh][1]).positions[done] == 40
