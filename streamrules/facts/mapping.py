@@ -41,8 +41,8 @@ _fill = dict.__init__
 def order_fact(data: Mapping[str, Any], ts: datetime, ts_ms: int) -> Order:
     """The ``Order`` fact of an ``order_placed`` event (derived count and total)."""
     count = 0
-    # An int while the prices are (as in the input; compiled, a ``float`` would be one
-    # always, and a ``0`` an int that a float price could not be added to).
+    # An int while every price is one, as in the input. (Annotated: compiled, a ``float``
+    # total would always be a float, and an inferred ``int`` refuses a float price.)
     total: int | float = 0
     for item in data["items"]:
         qty = item["qty"]
