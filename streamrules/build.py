@@ -46,7 +46,7 @@ def compiled_modules() -> list[str]:
     for name in COMPILED_MODULES:
         spec = importlib.util.find_spec(name)
         origin = spec.origin if spec is not None else None
-        if origin is not None and not origin.endswith(".py"):
+        if origin is not None and not origin.endswith((".py", ".pyc")):
             found.append(name)
     return found
 

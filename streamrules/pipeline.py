@@ -93,7 +93,7 @@ class StepResult:
 # Whether this module runs compiled by mypyc (the optional build; see streamrules.build):
 # its dataclasses are then compiled classes, whose constructor is a C call (and which have
 # no slots for ``positional_maker``).
-_COMPILED: Final = not __file__.endswith(".py")
+_COMPILED: Final = not __file__.endswith((".py", ".pyc"))
 _make_step = StepResult if _COMPILED else positional_maker(StepResult)  # one per process()
 _make_decision = positional_maker(Decision)  # one per decision: the hot path
 

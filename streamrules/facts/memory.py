@@ -20,7 +20,7 @@ __all__ = ["WorkingMemory"]
 log = logging.getLogger(__name__)
 
 # Whether this module runs compiled by mypyc (the optional build; see streamrules.build).
-_COMPILED: Final = not __file__.endswith(".py")
+_COMPILED: Final = not __file__.endswith((".py", ".pyc"))
 
 
 class _Tracker(Listener):

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 # Whether this module runs compiled by mypyc (an extension module, the optional build):
 # the constructor calls that the interpreted hot paths write out (beta.py) are then C
 # calls, and a compiled class cannot be instantiated without its constructor.
-COMPILED: Final = not __file__.endswith(".py")
+COMPILED: Final = not __file__.endswith((".py", ".pyc"))  # (a .pyc: sources left out)
 
 Emit = Callable[["Token", "WME | None", tuple[Any, ...]], None]
 # A token's children: none, the only one (the usual case below a join on one fact, so no
