@@ -58,7 +58,7 @@ test-unit: ## the tests that need no broker (everything but tests/integration)
 	if [ $$rc = 5 ]; then echo "make test-unit: pytest collected no tests" >&2; rc=0; fi; \
 	exit $$rc
 
-compiled: ## the optional compiled build (mypyc; needs gcc) in $(COMPILED_DIR): see streamrules/build.py
+compiled: ## the optional compiled build (mypyc; needs gcc) in build/compiled: see streamrules/build.py
 	rm -rf $(COMPILED_DIR) build/compiled-temp
 	mkdir -p $(COMPILED_DIR)
 	cp -r streamrules topics $(COMPILED_DIR)/  # (the package reads ../topics)
