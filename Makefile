@@ -10,12 +10,21 @@ PYTEST_ARGS ?=
 TEST_BROKER_PORT ?= 19092
 TEST_BROKER_CONTROLLER_PORT ?= 19093
 TEST_BROKER_DIR ?= .kafka/test
+# The optional compiled build (`make compiled`): a copy of the package with the modules of
+# streamrules/build.py compiled by mypyc next to their sources. Use it with
+# PYTHONPATH=$(COMPILED_DIR) PYTHONSAFEPATH=1 (so that the current directory's pure-Python
+# package does not come first, in subprocesses too).
+COMPILED_DIR ?= build/compiled
+# The tests that `make test-compiled` runs on it: the engine, facts, pipeline, replay.
+COMPILED_TESTS ?= tests/unit/rete tests/unit/facts tests/unit/test_pipeline.py \
+	tests/unit/test_pipeline_rules.py tests/unit/test_replay_cli.py \
+	tests/unit/test_testing_driver.py tests/unit/test_build.py tests/property
 TEST_BROKER = --data-dir $(TEST_BROKER_DIR) --port $(TEST_BROKER_PORT) \
 	--controller-port $(TEST_BROKER_CONTROLLER_PORT)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-unit alerts lint typecheck docs broker-start broker-stop demo \
-	bench-install bench bench-service soak compose-images compose-test
+.PHONY: help install test test-unit compiled test-compiled alerts lint typecheck docs broker-start \
+	broker-stop demo bench-install bench bench-service soak compose-images compose-test
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -48,6 +57,20 @@ test-unit: ## the tests that need no broker (everything but tests/integration)
 	@$(PYTHON) -m pytest -m "not integration" --ignore=tests/integration $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc = 5 ]; then echo "make test-unit: pytest collected no tests" >&2; rc=0; fi; \
 	exit $$rc
+
+compiled: ## the optional compiled build (mypyc; needs gcc) in build/compiled: see streamrules/build.py
+	rm -rf $(COMPILED_DIR) build/compiled-temp
+	mkdir -p $(COMPILED_DIR)
+	cp -r streamrules topics $(COMPILED_DIR)/  # (the package reads ../topics)
+	find $(COMPILED_DIR) -name __pycache__ -prune -exec rm -rf {} +
+	STREAMRULES_COMPILE=1 $(PYTHON) setup.py -q build_ext --build-lib $(COMPILED_DIR) \
+		--build-temp build/compiled-temp
+	PYTHONPATH=$(COMPILED_DIR) PYTHONSAFEPATH=1 $(PYTHON) -m streamrules --version
+
+test-compiled: compiled ## the engine, facts, pipeline and replay tests on the compiled build
+	@PYTHONPATH=$(COMPILED_DIR) PYTHONSAFEPATH=1 $(PYTHON) -m pytest --expect-compiled \
+		$(COMPILED_TESTS) \
+		$(PYTEST_ARGS)
 
 alerts: ## check the alert rules and run their unit tests (promtool; `make test` runs them too)
 	promtool check rules deploy/prometheus/alerts.yml

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from streamrules import __version__
+from streamrules import __version__, build
 from streamrules.errors import ConfigError, StreamRulesError
 
 # Order here is the order of ``streamrules --help``.
@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="streamrules",
         description="Event-streaming rules processor: Kafka events in, Rete rules, decisions out.",
     )
-    parser.add_argument("--version", action="version", version=f"streamrules {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"streamrules {__version__} ({build.describe()})"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:

@@ -18,7 +18,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -90,7 +90,11 @@ class StepResult:
     timed: list[Decision] = field(default_factory=list)
 
 
-_make_step = positional_maker(StepResult)  # one per process() call
+# Whether this module runs compiled by mypyc (the optional build; see streamrules.build):
+# its dataclasses are then compiled classes, whose constructor is a C call (and which have
+# no slots for ``positional_maker``).
+_COMPILED: Final = not __file__.endswith((".py", ".pyc"))
+_make_step = StepResult if _COMPILED else positional_maker(StepResult)  # one per process()
 _make_decision = positional_maker(Decision)  # one per decision: the hot path
 
 
@@ -180,17 +184,20 @@ class _Decisions(Listener):
                 self._pipeline._rule_error(exc, self._pipeline._event)
                 continue
             # The first firing with this base id keeps it; the n-th gets occurrence n - 1.
-            # setdefault: one dict operation for a first firing (nearly all of them).
-            first = (1, kept_ms, self.step)
-            seen = self.occurrences.setdefault(did, first)
-            if seen is first:
+            # setdefault: one dict operation for a first firing (nearly all of them); a
+            # first firing is told by the dict growing (not by ``seen is`` the tuple given:
+            # compiled, a tuple of ints is a value, boxed anew wherever it is an object).
+            occurrences = self.occurrences
+            known = len(occurrences)
+            seen = occurrences.setdefault(did, (1, kept_ms, self.step))
+            if len(occurrences) != known:
                 prune_after = self._prune_after_ms
                 if prune_after is None:
                     self._prune_after_ms = kept_ms + _OCCURRENCE_HORIZON_MS
                 elif kept_ms >= prune_after:
                     self._prune()
             else:
-                self.occurrences[did] = (seen[0] + 1, kept_ms, self.step)
+                occurrences[did] = (seen[0] + 1, kept_ms, self.step)
                 did = decision_id_of(rule, key, at_ms, refs, payload, seen[0], late)
             by_rule[rule] = by_rule.get(rule, 0) + 1
             if out is not None:

@@ -8,6 +8,8 @@ Neither has a deadline: tests assert behaviour, never speed.
 Kafka: integration tests get their broker from ``--kafka-bootstrap HOST:PORT`` or the
 ``STREAMRULES_TEST_BOOTSTRAP`` variable (``make test`` passes the broker it started);
 without either, ``tests/integration/conftest.py`` starts a private broker.
+
+``--expect-compiled``: the run is on the compiled build (``make test-compiled``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"run integration tests against this running broker (or set {TEST_BOOTSTRAP_ENV}); "
         "default: start a private one",
     )
+    parser.addoption(
+        "--expect-compiled",
+        action="store_true",
+        help="fail at once unless the package imported is the compiled build (make "
+        "test-compiled passes it: the tests must not run on pure Python by mistake)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--expect-compiled"):
+        import streamrules
+        from streamrules import build
+
+        if not build.compiled():
+            raise pytest.UsageError(
+                f"--expect-compiled: {streamrules.__file__} is {build.describe()} "
+                "(make compiled, then PYTHONPATH=build/compiled PYTHONSAFEPATH=1 python -m pytest)"
+            )
 
 
 def configured_bootstrap(config: pytest.Config) -> str | None:

@@ -16,7 +16,7 @@ import signal
 import tempfile
 from collections.abc import Callable
 
-from streamrules import config
+from streamrules import build, config
 from streamrules.errors import ConfigError
 from streamrules.logging import configure_logging
 
@@ -189,6 +189,7 @@ async def _serve(settings: config.Settings, stop_when_idle_ms: int | None) -> in
             "group_id": settings.group_id,
             "exactly_once": settings.exactly_once,
             "rules": list(settings.rules),
+            "build": build.describe(),  # pure Python, or the compiled modules (mypyc)
         },
     )
     # Every setting, for a debugging session; repr(Settings) leaves secrets out.

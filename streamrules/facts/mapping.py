@@ -41,7 +41,9 @@ _fill = dict.__init__
 def order_fact(data: Mapping[str, Any], ts: datetime, ts_ms: int) -> Order:
     """The ``Order`` fact of an ``order_placed`` event (derived count and total)."""
     count = 0
-    total = 0
+    # An int while every price is one, as in the input. (Annotated: compiled, a ``float``
+    # total would always be a float, and an inferred ``int`` refuses a float price.)
+    total: int | float = 0
     for item in data["items"]:
         qty = item["qty"]
         count += qty

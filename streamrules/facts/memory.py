@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from streamrules.facts.expiry import Due, ExpiryIndex
 from streamrules.rete import Fact, Listener, ReteNetwork
@@ -19,6 +19,9 @@ __all__ = ["WorkingMemory"]
 
 log = logging.getLogger(__name__)
 
+# Whether this module runs compiled by mypyc (the optional build; see streamrules.build).
+_COMPILED: Final = not __file__.endswith((".py", ".pyc"))
+
 
 class _Tracker(Listener):
     """Hears every retraction in the network and keeps the memory's indexes in step."""
@@ -26,8 +29,10 @@ class _Tracker(Listener):
     def __init__(self, memory: WorkingMemory) -> None:
         self._memory = memory
         # Called for every retraction (one an event, on the replay soak): the memory's
-        # method itself, not a method that calls it.
-        self.on_retract = memory._forget  # type: ignore[method-assign]
+        # method itself, not a method that calls it. (Compiled, the method below is a C
+        # call, and a compiled object's methods cannot be replaced.)
+        if not _COMPILED:
+            self.on_retract = memory._forget  # type: ignore[method-assign]
 
     def on_retract(self, fact: Fact) -> None:
         self._memory._forget(fact)

@@ -206,9 +206,10 @@ class AccumulateNode(_CountingNode):
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
         t = Token(parent, wme, self, binds)
-        t.aux = None
+        # An owner's groups are in ``aux`` (a result token's is its group): typed Any,
+        # where ``count`` is an int (a compiled build stores it unboxed).
         groups: dict[Any, Group] = {}
-        t.count = groups  # type: ignore[assignment]
+        t.aux = groups
         self.store(t)
         if self.rix is None:
             bucket: Any = self.amem.items  # type: ignore[union-attr]
@@ -224,7 +225,7 @@ class AccumulateNode(_CountingNode):
 
     def right(self, w: WME) -> None:
         for t in self.tokens_for(w):
-            groups: dict[Any, Group] = t.count  # type: ignore[assignment]
+            groups: dict[Any, Group] = t.aux
             g = self._group(groups, w, True)
             assert g is not None
             if w in g.items:
@@ -239,7 +240,7 @@ class AccumulateNode(_CountingNode):
 
     def right_remove(self, w: WME) -> None:
         for t in self.tokens_for(w):
-            groups: dict[Any, Group] = t.count  # type: ignore[assignment]
+            groups: dict[Any, Group] = t.aux
             g = self._group(groups, w, False)
             if g is None or w not in g.items:
                 continue
@@ -256,13 +257,13 @@ class AccumulateNode(_CountingNode):
                 self.net._defer_call(self.emit_later, t, g)
 
     def emit_later(self, t: Token, g: Group) -> None:
-        groups: dict[Any, Group] = t.count  # type: ignore[assignment]
+        groups: dict[Any, Group] = t.aux
         if not t.dead and g.rtoken is None and groups.get(g.key) is g:
             self._emit(t, g)
 
     def drop_token(self, t: Token) -> None:
         g = t.aux
-        if g is not None:
+        if type(g) is Group:  # a result token (an owner's ``aux`` is its groups)
             if g.rtoken is t:
                 g.rtoken = None
             return
@@ -270,7 +271,7 @@ class AccumulateNode(_CountingNode):
 
     def replay(self, emit: Emit) -> None:
         for t in list(self.items):
-            for g in list(t.count.values()):  # type: ignore[attr-defined]
+            for g in list(t.aux.values()):
                 if g.rtoken is not None:
                     emit(g.rtoken, None, g.rtoken.binds)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Any
 
+from mypy_extensions import mypyc_attr
+
 from streamrules.errors import RuleError
 from streamrules.rete.fact import Fact, user_value
 
@@ -198,6 +200,8 @@ class Match:
         return f"Match({self.production.name!r}, {self.bindings!r})"
 
 
+# Users subclass it (a compiled build's classes are otherwise closed to interpreted ones).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Listener:
     """Hooks on what the network does; override the ones you need (all no-ops here).
 

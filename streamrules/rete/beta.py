@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamrules.rete.alpha import AlphaMemory, Index, idx_add, idx_get, idx_remove, make_getter
 from streamrules.rete.fact import MISSING, SELF, WME, Items, freeze
-from streamrules.rete.tokens import UNTRACKED, Emit, Token, kill
+from streamrules.rete.tokens import COMPILED, Emit, Token, kill
 
 if TYPE_CHECKING:
     from streamrules.rete.agenda import Agenda
@@ -243,32 +243,35 @@ class BetaMemory(_BetaMemoryHot):
         self.kid = None
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
-        t = _new(Token)  # Token(parent, wme, self, binds), written out (hot: see PNode)
-        t.parent = parent
-        t.wme = wme
-        t.node = self
-        t.binds = binds
-        t.children = None
-        t.dead = False
-        ch = parent.children
-        if ch is None:
-            parent.children = t
-        elif isinstance(ch, dict):
-            ch[t] = None
-        elif ch is not UNTRACKED:
-            parent.children = {ch: None, t: None}
-        r = parent.recency
-        if wme is not None:
-            if wme.tag > r:
-                r = wme.tag
-            ts = wme.tokens  # (None, the only token, or a dict: see WME.tokens)
-            if ts is None:
-                wme.tokens = t
-            elif isinstance(ts, dict):
-                ts[t] = None
-            else:
-                wme.tokens = {ts: None, t: None}
-        t.recency = r
+        if COMPILED:  # compiled, a constructor call is a C call: nothing to write out
+            t = Token(parent, wme, self, binds)
+        else:
+            t = _new(Token)  # Token(parent, wme, self, binds), written out (hot: see PNode)
+            t.parent = parent
+            t.wme = wme
+            t.node = self
+            t.binds = binds
+            t.children = None
+            t.dead = False
+            ch = parent.children
+            if ch is None:
+                parent.children = t
+            elif isinstance(ch, dict):
+                ch[t] = None
+            elif ch is not parent:  # (the root token: see tokens.untrack_children)
+                parent.children = {ch: None, t: None}
+            r = parent.recency
+            if wme is not None:
+                if wme.tag > r:
+                    r = wme.tag
+                ts = wme.tokens  # (None, the only token, or a dict: see WME.tokens)
+                if ts is None:
+                    wme.tokens = t
+                elif isinstance(ts, dict):
+                    ts[t] = None
+                else:
+                    wme.tokens = {ts: None, t: None}
+            t.recency = r
         items = self.items
         if not items:
             items[t] = None
@@ -779,35 +782,41 @@ class PNode(_PNodeHot):
 
     def left(self, parent: Token, wme: WME | None, binds: tuple[Any, ...]) -> None:
         # Token(parent, wme, self, binds) written out: the hottest allocation of a busy
-        # network (Miss Manners makes ~100,000 matches), and a constructor call costs.
-        t = _new(Token)
-        t.parent = parent
-        t.wme = wme
-        t.node = self
-        t.binds = binds
-        t.children = None
-        t.dead = False
-        t.fired = False
-        t.aux = None
-        ch = parent.children
-        if ch is None:
-            parent.children = t
-        elif isinstance(ch, dict):
-            ch[t] = None
-        elif ch is not UNTRACKED:
-            parent.children = {ch: None, t: None}
-        r = parent.recency
-        if wme is not None:
-            if wme.tag > r:
-                r = wme.tag
-            ts = wme.tokens  # (None, the only token, or a dict: see WME.tokens)
-            if ts is None:
-                wme.tokens = t
-            elif isinstance(ts, dict):
-                ts[t] = None
-            else:
-                wme.tokens = {ts: None, t: None}
-        t.recency = r
+        # network (Miss Manners makes ~100,000 matches), and a constructor call costs
+        # (interpreted; compiled, it is a C call).
+        if COMPILED:
+            t = Token(parent, wme, self, binds)
+            t.fired = False
+            t.aux = None
+        else:
+            t = _new(Token)
+            t.parent = parent
+            t.wme = wme
+            t.node = self
+            t.binds = binds
+            t.children = None
+            t.dead = False
+            t.fired = False
+            t.aux = None
+            ch = parent.children
+            if ch is None:
+                parent.children = t
+            elif isinstance(ch, dict):
+                ch[t] = None
+            elif ch is not parent:  # (the root token: see tokens.untrack_children)
+                parent.children = {ch: None, t: None}
+            r = parent.recency
+            if wme is not None:
+                if wme.tag > r:
+                    r = wme.tag
+                ts = wme.tokens  # (None, the only token, or a dict: see WME.tokens)
+                if ts is None:
+                    wme.tokens = t
+                elif isinstance(ts, dict):
+                    ts[t] = None
+                else:
+                    wme.tokens = {ts: None, t: None}
+            t.recency = r
         self._enter(t)
 
     def left_cross(
@@ -815,23 +824,29 @@ class PNode(_PNodeHot):
     ) -> None:
         """A match made by a cross join (``cross.py``): one token of several facts."""
         # Written out as in ``left``, loop included: Miss Manners makes most of its matches
-        # here, and the constructor call plus a call per fact cost it 6% of its instructions.
-        t = _new(Token)
-        t.parent = parent
-        t.wme = None
-        t.node = self
-        t.binds = binds
-        t.children = None
-        t.dead = False
-        t.fired = False
-        t.aux = None
-        ch = parent.children
-        if ch is None:
-            parent.children = t
-        elif isinstance(ch, dict):
-            ch[t] = None
-        elif ch is not UNTRACKED:
-            parent.children = {ch: None, t: None}
+        # here, and the constructor call plus a call per fact cost it 6% of its instructions
+        # (interpreted; compiled, the constructor is a C call).
+        if COMPILED:
+            t = Token(parent, None, self, binds)
+            t.fired = False
+            t.aux = None
+        else:
+            t = _new(Token)
+            t.parent = parent
+            t.wme = None
+            t.node = self
+            t.binds = binds
+            t.children = None
+            t.dead = False
+            t.fired = False
+            t.aux = None
+            ch = parent.children
+            if ch is None:
+                parent.children = t
+            elif isinstance(ch, dict):
+                ch[t] = None
+            elif ch is not parent:  # (the root token: see tokens.untrack_children)
+                parent.children = {ch: None, t: None}
         for w in wmes:
             ts = w.tokens
             if ts is None:

@@ -372,9 +372,11 @@ class Compiler:
         try:
             params = inspect.signature(fn).parameters.values()
         except (TypeError, ValueError) as exc:
-            raise RuleError(
+            err = RuleError(
                 f"cannot read the parameters of {what}", production=self.name, condition=what
-            ) from exc
+            )
+            err.__cause__ = exc  # (not ``raise ... from``: a mypyc build drops the cause)
+            raise err  # noqa: B904 (the cause is set above)
         slots: list[int] = []
         for p in params:
             if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from streamrules.rete.alpha import AlphaMemory, make_getter
 from streamrules.rete.beta import BetaMemory, Node, PlainNode, PNode
 from streamrules.rete.fact import SELF, WME
-from streamrules.rete.tokens import UNTRACKED, Emit, Token, tokens_of
+from streamrules.rete.tokens import Emit, Token, tokens_of
 
 if TYPE_CHECKING:
     from streamrules.rete.network import ReteNetwork
@@ -158,7 +158,7 @@ class CrossJoinNode(PlainNode):
             r = t.recency
             ch = t.children
             mine: dict[tuple[Node, Combo], Token] | None = None
-            if ch is UNTRACKED:  # the root token keeps no children: the fact's tokens then
+            if ch is t:  # the root token keeps no children: the fact's tokens then
                 ch = {x: None for x in tokens_of(w) if x.parent is t}
             if isinstance(ch, dict):
                 mine = {(x.node, facts_of(x.binds)): x for x in ch if x.node in kids}

@@ -24,7 +24,7 @@ from streamrules.rete.cross import CrossJoinNode
 from streamrules.rete.fact import SELF, WME, Fact, user_value
 from streamrules.rete.negative import NccNode
 from streamrules.rete.production import Production
-from streamrules.rete.tokens import UNTRACKED, Token, kill_many, tokens_of
+from streamrules.rete.tokens import Token, kill_many, tokens_of, untrack_children
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class ReteNetwork:
         self.alpha = AlphaNetwork()
         self.root = BetaMemory(self, None)
         self._dummy = Token(None, None, self.root, ())
-        self._dummy.children = UNTRACKED  # (see tokens.UNTRACKED)
+        untrack_children(self._dummy)
         self.root.items[self._dummy] = None
         self.agenda = Agenda()
         self._wmes: dict[int, WME] = {}
@@ -626,9 +626,9 @@ class ReteNetwork:
         try:
             result = node.fn(*args, **kw)
         except Exception as exc:
-            raise RuleError(
-                f"action raised {type(exc).__name__}: {exc}", production=node.prod.name
-            ) from exc
+            err = RuleError(f"action raised {type(exc).__name__}: {exc}", production=node.prod.name)
+            err.__cause__ = exc  # (not ``raise ... from``: a mypyc build drops the cause)
+            raise err  # noqa: B904 (the cause is set above)
         finally:
             self._firing = prev
             self._firing_count = prev_count

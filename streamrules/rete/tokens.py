@@ -9,12 +9,17 @@ memory; each memory node forgets its own tokens in ``drop_token``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from streamrules.rete.fact import WME
 
 if TYPE_CHECKING:
     from streamrules.rete.beta import Node
+
+# Whether this module runs compiled by mypyc (an extension module, the optional build):
+# the constructor calls that the interpreted hot paths write out (beta.py) are then C
+# calls, and a compiled class cannot be instantiated without its constructor.
+COMPILED: Final = not __file__.endswith((".py", ".pyc"))  # (a .pyc: sources left out)
 
 Emit = Callable[["Token", "WME | None", tuple[Any, ...]], None]
 # A token's children: none, the only one (the usual case below a join on one fact, so no
@@ -59,7 +64,7 @@ class Token:
                 parent.children = self
             elif isinstance(ch, dict):
                 ch[self] = None
-            elif ch is not UNTRACKED:
+            elif ch is not parent:  # (the root token: see untrack_children)
                 parent.children = {ch: None, self: None}
         else:
             r = 0
@@ -79,11 +84,18 @@ class Token:
         return f"<Token {self.node.kind} {self.binds!r}>"
 
 
-# The children of the network's root token: not kept. That token is never deleted, so
-# nothing needs them, and keeping them would be one entry per first-level match (an
-# order's, on a stream) in one big, churning dict. (A cross join at the root finds its
-# matches through the facts' tokens instead.)
-UNTRACKED: Token = object.__new__(Token)
+def untrack_children(root: Token) -> None:
+    """Keep no children of the network's root token.
+
+    That token is never deleted, so nothing needs them, and keeping them would be one
+    entry per first-level match (an order's, on a stream) in one big, churning dict. (A
+    cross join at the root finds its matches through the facts' tokens instead.) The
+    root becomes its own child: no other token is, and a token made below a parent whose
+    ``children`` is the parent itself leaves it so. (Not a marker token: a compiled
+    build cannot make a token without its constructor, and a marker has no node to give
+    it.)
+    """
+    root.children = root
 
 
 def _kill_all(stack: list[Token]) -> None:

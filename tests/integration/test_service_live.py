@@ -24,6 +24,7 @@ import orjson
 import pytest
 from aiokafka.partitioner import murmur2
 
+from streamrules import build
 from streamrules.codec import Decoder, Record, format_ms
 from streamrules.config import Settings
 from streamrules.errors import DecodeError
@@ -226,6 +227,9 @@ def test_live_feed_with_empty_partitions_equals_replay(
     service.wait_for_log("rebuilding working memory")
     finish_feed(start_feed(tmp_path, kafka_bootstrap, items, rate))
     assert service.wait() == 0, service.tail()
+    # Its first line says which build runs (this process's: the same environment).
+    (start,) = [rec for rec in service.lines() if rec.get("message") == "starting"]
+    assert start["build"] == build.describe()
 
     orders = read_topic(kafka_bootstrap, names["orders"])
     incidents = read_topic(kafka_bootstrap, names["incidents"])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from streamrules import __version__, config
+from streamrules import __version__, build, config
 from streamrules.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +39,8 @@ def test_version() -> None:
         [sys.executable, "-m", "streamrules", "--version"], capture_output=True, text=True
     )
     assert done.returncode == 0
-    assert done.stdout.strip() == f"streamrules {__version__}"
+    # and which build runs (streamrules.build: pure Python, or compiled by mypyc)
+    assert done.stdout.strip() == f"streamrules {__version__} ({build.describe()})"
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert pyproject["project"]["version"] == __version__
 
