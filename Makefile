@@ -24,7 +24,7 @@ TEST_BROKER = --data-dir $(TEST_BROKER_DIR) --port $(TEST_BROKER_PORT) \
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-unit compiled test-compiled alerts lint typecheck docs broker-start \
-	broker-stop demo bench-install bench bench-service soak compose-images compose-test
+	broker-stop demo bench-install bench bench-service bench-builds soak compose-images compose-test
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -113,6 +113,10 @@ bench: bench-install ## the benchmarks, streamrules against its peers in one run
 bench-service: install ## the Kafka service against the raw Kafka ceiling, live latency (private broker)
 	$(PYTHON) -m pip install -q -e '.[fast]'
 	$(PYTHON) -m benchmarks.service
+
+bench-builds: install compiled ## run on the pure-Python and the compiled build against the Kafka ceiling
+	$(PYTHON) -m pip install -q -e '.[fast]'
+	$(PYTHON) -m benchmarks.builds
 
 soak: install ## the replay soak (1,000,000 orders; facts live and RSS per simulated hour)
 	$(PYTHON) -m benchmarks.soak
