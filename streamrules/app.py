@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamrules.codec import Decision, Event, Record
+from streamrules.codec import Event, Record
 from streamrules.codec.decode import wall_clock_ms
 from streamrules.config import Settings
 from streamrules.errors import DecodeError
@@ -50,18 +50,17 @@ from streamrules.metrics import Metrics
 from streamrules.pipeline import (
     DeadLetter,
     Pipeline,
-    StepResult,
     freeze_startup_objects,
     thaw_startup_objects,
 )
 from streamrules.runtime import (
-    emit,
+    BatchOutput,
     new_decoder,
     new_pipeline,
-    publishable,
+    process_one,
     rebuild_plan,
 )
-from streamrules.transport.base import OutRecord, TopicPartition, Transport
+from streamrules.transport.base import TopicPartition, Transport
 
 __all__ = ["App", "AppStats", "describe"]
 
@@ -376,12 +375,10 @@ class App:
         clock = self.clock
         limit = self.settings.batch_size
         deadline = clock() + self.settings.batch_max_ms
-        out: list[OutRecord] = []
-        # Per batch, for the metrics: the event time of each published decision's cause,
-        # and the largest event time processed per partition.
-        causes: list[int] = []
-        decided: list[Decision] = []
-        stamps: dict[TopicPartition, int] = {}
+        batch = BatchOutput()
+        # Taken once: a revocation waits for the lock this batch holds.
+        owned = self.transport.assignment()
+        partition_of = self.transport.partition_of
         done = 0
         while done < limit:
             b = merger.pop(clock())
@@ -390,24 +387,21 @@ class App:
             if b is None:
                 break
             tp = (b.topic, b.partition)
-            if isinstance(b.item, DeadLetter):
-                result = StepResult([], [b.item])  # changes no state: not the pipeline's
-            else:
-                result = pipeline.process(b.item)
-            self.stats.records += 1
-            if result.dead_letters:
-                # A record's dead letter is its owner's to publish, once.
-                if tp in self.transport.assignment() and b.offset >= self._resume.get(tp, 0):
-                    emit(self.settings, self.stats, self.metrics, (), result.dead_letters, out)
-                else:
-                    self.stats.suppressed += len(result.dead_letters)
-            if result.decisions:
-                publish = self._publishable(result, b)
-                emit(self.settings, self.stats, self.metrics, publish, (), out)
-                decided.extend(publish)
-                causes.extend([b.ts_ms or 0] * len(publish))
-            if b.ts_ms is not None and b.ts_ms > stamps.get(tp, -(2**63)):
-                stamps[tp] = b.ts_ms
+            process_one(
+                self.settings,
+                self.stats,
+                self.metrics,
+                pipeline,
+                b.item,
+                tp,
+                b.offset,
+                b.ts_ms,
+                owned,
+                self._resume,
+                partition_of,
+                self._inherited,
+                batch,
+            )
             self._processed[tp] = b.offset + 1
             done += 1
             if done % _CHUNK == 0:
@@ -431,11 +425,11 @@ class App:
             for tp, (off, meta) in points.items():
                 offsets[tp] = off
                 metadata[tp] = meta
-        if out or offsets:
-            await self.transport.deliver(out, offsets, metadata)
+        if batch.out or offsets:
+            await self.transport.deliver(batch.out, offsets, metadata)
             self._committed.update(offsets)
-            if causes:
-                self.metrics.delivered(decided, causes)
+            if batch.causes:
+                self.metrics.delivered(batch.decided, batch.causes)
         if done:
             self._last_activity = clock()
         if pipeline.watermark_ms is not None:
@@ -443,7 +437,7 @@ class App:
             # A partition's watermark: its largest event time processed, but never ahead
             # of the merged one (an event from the future is dead-lettered, not applied).
             wm = pipeline.watermark_ms
-            self.metrics.partition_watermarks({tp: min(ts, wm) for tp, ts in stamps.items()})
+            self.metrics.partition_watermarks({tp: min(ts, wm) for tp, ts in batch.stamps.items()})
         if self._rebuild_started is not None and self._caught_up():
             self.metrics.rebuild_done(time.perf_counter() - self._rebuild_started)
             self._rebuild_started = None
@@ -453,19 +447,6 @@ class App:
                 self.metrics.lag(tp[0], tp[1], lag + merger.buffered(tp))
         if done:
             self.metrics.batch_latency(time.perf_counter() - t0)
-
-    def _publishable(self, result: StepResult, b: Buffered[Event | DeadLetter]) -> list[Decision]:
-        """Which of a step's decisions this instance publishes (``runtime.publishable``)."""
-        return publishable(
-            self.settings,
-            self.stats,
-            result,
-            (b.topic, b.partition),
-            b.offset,
-            self.transport.assignment(),
-            self.transport.partition_of,
-            self._inherited,
-        )
 
 
 def _names(tps: frozenset[TopicPartition]) -> str:

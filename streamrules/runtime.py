@@ -1,8 +1,9 @@
 """Shared by the runtimes (``app.py`` on aiokafka, ``streamrules.faust`` on Faust): the
 pipeline and decoder a runtime builds from ``Settings``, where a rebuild re-reads from
-(``rebuild_plan``), which of a step's decisions an instance publishes (``publishable``:
-ownership and frontiers), and the output records of one processed event (decisions to
-``decisions``, dead letters to ``decisions.dlq``).
+(``rebuild_plan``), one merged record processed and what of its output this instance
+publishes (``process_one``, ``publishable``: ownership and frontiers), and the output
+records of one processed event (decisions to ``decisions``, dead letters to
+``decisions.dlq``).
 
 One place for these, so that both runtimes publish the same records (topics, keys,
 values, headers, record timestamps), split the work between instances the same way, and
@@ -12,10 +13,10 @@ count it the same way.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from streamrules.codec import Decision, Decoder, dead_letter_headers, parse_rfc3339
+from streamrules.codec import Decision, Decoder, Event, dead_letter_headers, parse_rfc3339
 from streamrules.codec.decode import wall_clock_ms
 from streamrules.codec.events import positional_maker
 from streamrules.codec.timefmt import parse_event_time
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from streamrules.app import AppStats
 
 __all__ = [
+    "BatchOutput",
     "OffsetLookups",
     "RebuildPlan",
     "decision_time_ms",
@@ -37,6 +39,7 @@ __all__ = [
     "lower_to_horizons",
     "new_decoder",
     "new_pipeline",
+    "process_one",
     "publishable",
     "rebuild_plan",
 ]
@@ -161,6 +164,57 @@ async def rebuild_plan(
             lookups.offsets_for_time, settings, start, begin, newest, raise_to=fresh
         )
     return RebuildPlan(committed, inherited, start)
+
+
+@dataclass(slots=True)
+class BatchOutput:
+    """What the records of one batch produced: the output records to deliver, and for
+    the metrics each published decision with the event time of its cause, and the largest
+    event time processed per partition."""
+
+    out: list[OutRecord] = field(default_factory=list)
+    decided: list[Decision] = field(default_factory=list)
+    causes: list[int] = field(default_factory=list)
+    stamps: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+def process_one(
+    settings: Settings,
+    stats: AppStats,
+    metrics: Metrics,
+    pipeline: Pipeline,
+    item: Event | DeadLetter,
+    cause: TopicPartition,
+    offset: int,
+    ts_ms: int | None,
+    owned: Collection[TopicPartition],
+    resume: Mapping[TopicPartition, int],
+    partition_of: Callable[[str, bytes], int],
+    inherited: Mapping[TopicPartition, Frontier],
+    batch: BatchOutput,
+) -> None:
+    """Process one merged record (record ``offset`` of ``cause``) and add what this
+    instance publishes of its output to ``batch``: its dead letters when this instance
+    owns the record's partition and the record is past what the rebuild re-reads, its
+    decisions as ``publishable`` says."""
+    # A dead letter changes no state: it is not the pipeline's.
+    result = StepResult([], [item]) if isinstance(item, DeadLetter) else pipeline.process(item)
+    stats.records += 1
+    if result.dead_letters:
+        # A record's dead letter is its owner's to publish, once.
+        if cause in owned and offset >= resume.get(cause, 0):
+            emit(settings, stats, metrics, (), result.dead_letters, batch.out)
+        else:
+            stats.suppressed += len(result.dead_letters)
+    if result.decisions:
+        publish = publishable(
+            settings, stats, result, cause, offset, owned, partition_of, inherited
+        )
+        emit(settings, stats, metrics, publish, (), batch.out)
+        batch.decided.extend(publish)
+        batch.causes.extend([ts_ms or 0] * len(publish))
+    if ts_ms is not None and ts_ms > batch.stamps.get(cause, -(2**63)):
+        batch.stamps[cause] = ts_ms
 
 
 def publishable(

@@ -48,15 +48,15 @@ import faust
 from faust.types import TP
 
 from streamrules.app import AppStats
-from streamrules.codec import Decision, Event, Record
+from streamrules.codec import Event, Record
 from streamrules.codec.decode import wall_clock_ms
 from streamrules.config import Settings
 from streamrules.errors import ConfigError, DecodeError
 from streamrules.frontier import Frontier, commit_points
 from streamrules.merge import Buffered, EventTimeMerger
 from streamrules.metrics import Metrics
-from streamrules.pipeline import DeadLetter, StepResult
-from streamrules.runtime import emit, new_decoder, new_pipeline, publishable, rebuild_plan
+from streamrules.pipeline import DeadLetter
+from streamrules.runtime import BatchOutput, new_decoder, new_pipeline, process_one, rebuild_plan
 from streamrules.transport.base import OutRecord, TopicPartition
 from streamrules.transport.kafka import (
     PROBE_INTERVAL_S,
@@ -467,13 +467,8 @@ class FaustRules:
         limit = self.settings.batch_size
         deadline = clock() + self.settings.batch_max_ms
         owned = self._assigned
-        out: list[OutRecord] = []
+        batch = BatchOutput()
         events: list[Any] = []
-        # For the metrics: the event time of each published decision's cause, and the
-        # largest event time processed per partition.
-        decided: list[Decision] = []
-        causes: list[int] = []
-        stamps: dict[TopicPartition, int] = {}
         done = 0
         while done < limit:
             b = merger.pop(clock())
@@ -481,33 +476,21 @@ class FaustRules:
                 break
             tp = (b.topic, b.partition)
             item, event = b.item
-            if isinstance(item, DeadLetter):
-                result = StepResult([], [item])  # changes no state: not the pipeline's
-            else:
-                result = pipeline.process(item)
-            self.stats.records += 1
-            if result.dead_letters:
-                # A record's dead letter is its owner's to publish, once.
-                if tp in owned and b.offset >= self._resume.get(tp, 0):
-                    emit(self.settings, self.stats, self.metrics, (), result.dead_letters, out)
-                else:
-                    self.stats.suppressed += len(result.dead_letters)
-            if result.decisions:
-                publish = publishable(
-                    self.settings,
-                    self.stats,
-                    result,
-                    tp,
-                    b.offset,
-                    owned,
-                    self.partition_of,
-                    self._inherited,
-                )
-                emit(self.settings, self.stats, self.metrics, publish, (), out)
-                decided.extend(publish)
-                causes.extend([b.ts_ms or 0] * len(publish))
-            if b.ts_ms is not None and b.ts_ms > stamps.get(tp, -(2**63)):
-                stamps[tp] = b.ts_ms
+            process_one(
+                self.settings,
+                self.stats,
+                self.metrics,
+                pipeline,
+                item,
+                tp,
+                b.offset,
+                b.ts_ms,
+                owned,
+                self._resume,
+                self.partition_of,
+                self._inherited,
+                batch,
+            )
             self._processed[tp] = b.offset + 1
             if event is not None:
                 events.append(event)
@@ -517,10 +500,10 @@ class FaustRules:
                 await asyncio.sleep(0)
                 if clock() >= deadline:
                     break
-        if out:
-            await self._deliver(out)
-            if causes:
-                self.metrics.delivered(decided, causes)
+        if batch.out:
+            await self._deliver(batch.out)
+            if batch.causes:
+                self.metrics.delivered(batch.decided, batch.causes)
         if done:
             # As `run`: each batch is committed, so a crash repeats at most the batch in
             # flight; every owned partition carries this worker's frontier.
@@ -536,7 +519,9 @@ class FaustRules:
             if wm is not None:
                 self.metrics.watermark(wm)
                 # As `run`'s: never ahead of the merged watermark.
-                self.metrics.partition_watermarks({tp: min(ts, wm) for tp, ts in stamps.items()})
+                self.metrics.partition_watermarks(
+                    {tp: min(ts, wm) for tp, ts in batch.stamps.items()}
+                )
             for tp in owned:
                 self.metrics.lag(tp[0], tp[1], self._lag(tp))
             self.metrics.batch_latency(time.perf_counter() - t0)
